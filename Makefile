@@ -1,0 +1,167 @@
+# upcalld - the one top-level GNU Makefile.
+#
+#   make            build daemon, tools, agent          (build/)
+#   make deps       install Debian packages (idempotent, quiet when done)
+#   make check      unit tests (plain + ASan/UBSan) and lab tests on real guests
+#   make check-unit unit tests only
+#   make check-lab  lab tests only
+#   make demo       boot a lab guest and show what upcalld sees
+#   make bench      benchmarks, printing figures
+#   make fuzz       libFuzzer run of the upcall frame decoder (clang)
+#   make install    install into $(DESTDIR)$(PREFIX)
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/upcalld
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+
+B     := build
+BA    := build/asan
+CC    ?= cc
+PKGS  := yaml-0.1 libbpf json-c libsystemd openssl libelf
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Wno-unused-parameter
+HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
+           -fPIE -fcf-protection
+INCS    := -Ihypervisor-hooks -Idaemon/vmi -Idaemon -Iguest-services
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(HARDEN) $(INCS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_H  := -pie -Wl,-z,relro,-z,now,-z,noexecstack
+LIBS    := $(PKG_LIBS) -lm
+
+SAN_CFLAGS := -std=gnu11 $(WARN) -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all \
+              $(INCS) $(PKG_CFLAGS) -MMD -MP -DUPCALLD_SANITIZE
+SAN_LDFLAGS := -fsanitize=address,undefined
+
+# Xen: only the xen backend includes Xen headers, and only when they exist.
+HAVE_XEN := $(if $(wildcard /usr/include/xenctrl.h),1,)
+XEN_SRCS := $(wildcard hypervisor-hooks/xen*.c)
+XEN_LIBS := -lxenctrl -lxenforeignmemory -lxenevtchn -lxenstore -lxenvchan \
+            -lxengnttab -lxentoollog
+
+# Program entry points: every other .c in these directories is library code.
+PROG_MAINS := daemon/upcalld.c daemon/upcallctl.c daemon/vmi/vmictl.c \
+              daemon/vmi/mkprofile.c
+AGENT_SRCS := $(wildcard guest-services/agent*.c)
+
+LIB_SRCS := $(filter-out $(PROG_MAINS) $(XEN_SRCS), \
+              $(wildcard hypervisor-hooks/*.c daemon/vmi/*.c daemon/*.c) \
+              guest-services/wire.c)
+ifeq ($(HAVE_XEN),1)
+LIB_SRCS += $(XEN_SRCS)
+LIBS     += $(XEN_LIBS)
+ALL_CFLAGS += -DHAVE_XEN
+SAN_CFLAGS += -DHAVE_XEN
+endif
+LIB_SRCS := $(sort $(wildcard $(LIB_SRCS)))
+
+UNIT_SRCS := $(wildcard tests/check_*.c)
+LAB_SRCS  := $(wildcard tests/lab/lab_*.c)
+LABSUP_SRCS := $(wildcard tests/lab/labsup*.c)
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+
+obj   = $(patsubst %.c,$(B)/%.o,$(1))
+aobj  = $(patsubst %.c,$(BA)/%.o,$(1))
+
+PROGS := $(foreach m,$(wildcard $(PROG_MAINS)),$(B)/$(notdir $(basename $(m))))
+UNIT_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
+UNIT_ABINS := $(patsubst tests/%.c,$(BA)/tests/%,$(UNIT_SRCS))
+LAB_BINS  := $(patsubst tests/lab/%.c,$(B)/tests/lab/%,$(LAB_SRCS))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+AGENT := $(if $(AGENT_SRCS),$(B)/upcalld-agent,)
+
+.PHONY: all deps check check-unit check-lab demo bench fuzz install clean
+.SECONDARY:
+
+all: $(PROGS) $(AGENT)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BA)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(B)/libupcalld.a: $(call obj,$(LIB_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BA)/libupcalld.a: $(call aobj,$(LIB_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%: $(B)/daemon/%.o $(B)/libupcalld.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+$(B)/%: $(B)/daemon/vmi/%.o $(B)/libupcalld.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+# The agent runs inside guests with no libraries: link it statically.
+$(B)/upcalld-agent: $(call obj,$(AGENT_SRCS) guest-services/wire.c)
+	$(CC) -static -o $@ $^ -Wl,-Bstatic -lcrypto -lpthread
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libupcalld.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(BA)/tests/%: $(BA)/tests/%.o $(BA)/libupcalld.a
+	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(B)/tests/lab/%: $(B)/tests/lab/%.o $(call obj,$(LABSUP_SRCS)) $(B)/libupcalld.a
+	$(CC) $(LDFLAGS_H) -o $@ $(filter-out $(call obj,$(LABSUP_SRCS)),$^) \
+	    $(call obj,$(LABSUP_SRCS)) $(LIBS) $(CHECK_LIBS)
+
+$(B)/bench/%: $(B)/bench/%.o $(B)/libupcalld.a
+	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
+
+# --- dependencies -----------------------------------------------------------
+deps:
+	@tests/lab/deps.sh
+
+# --- tests ------------------------------------------------------------------
+check: all check-unit check-lab
+
+check-unit: $(UNIT_BINS) $(UNIT_ABINS)
+	@tests/run-unit.sh $(UNIT_BINS) $(UNIT_ABINS)
+
+check-lab: all $(LAB_BINS)
+	@tests/lab/run-lab.sh $(LAB_BINS)
+
+demo: all
+	@tests/lab/demo.sh
+
+bench: all $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+FUZZ_SRCS := tests/fuzz/fuzz_wire.c guest-services/wire.c
+fuzz: $(B)/fuzz_wire
+	@mkdir -p $(B)/fuzz-corpus
+	$(B)/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} $(B)/fuzz-corpus
+
+$(B)/fuzz_wire: $(FUZZ_SRCS)
+	@mkdir -p $(B)
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(INCS) -o $@ $^ -lcrypto
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/upcalld/rules.d $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(PREFIX)/share/upcalld/rules
+	for p in $(PROGS); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
+	if [ -n "$(AGENT)" ]; then install -m 0755 $(AGENT) $(DESTDIR)$(LIBEXECDIR)/; fi
+	if [ -f etc/upcalld.yaml ]; then \
+	    install -m 0640 etc/upcalld.yaml $(DESTDIR)$(SYSCONFDIR)/upcalld/; fi
+	for u in etc/*.service; do [ -f "$$u" ] && install -m 0644 $$u $(DESTDIR)$(UNITDIR)/; done; true
+	for r in rules/*.yaml; do [ -f "$$r" ] && install -m 0644 $$r \
+	    $(DESTDIR)$(PREFIX)/share/upcalld/rules/; done; true
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
