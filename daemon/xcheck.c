@@ -1,0 +1,465 @@
+/*
+ * xcheck.c - cross-view checks (see xcheck.h for the rules).
+ *
+ * Each view is copied, sorted by its key and de-duplicated, then the three
+ * views are merged in one pass: O(n log n) for n objects, no hashing, and
+ * the same merge serves processes, modules and files.
+ */
+#include "xcheck.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*xcheck_cmp_fn)(const void *a, const void *b);
+
+/* A sorted, de-duplicated copy of one input view. */
+struct xcheck_view {
+	char *v;
+	size_t n, sz;
+	size_t dups;		/* entries dropped as duplicate keys */
+};
+
+/* Called once per distinct key with the entry of each view, or NULL. */
+typedef void (*xcheck_visit_fn)(void *ctx, const void *m1, const void *m2,
+				const void *ans);
+
+void xcheck_opts_init(struct xcheck_opts *o)
+{
+	o->start_tolerance_ns = 20ull * 1000 * 1000;
+	o->compare_uid = true;
+	o->compare_ppid = true;
+}
+
+static int xcheck_view_init(struct xcheck_view *xv, const void *src, size_t n,
+			    size_t sz, xcheck_cmp_fn cmp)
+{
+	size_t i, out = 0;
+
+	memset(xv, 0, sizeof(*xv));
+	xv->sz = sz;
+	if (n > XCHECK_ITEMS_MAX)
+		return -E2BIG;
+	if (n == 0)
+		return 0;
+	xv->v = malloc(n * sz);
+	if (!xv->v)
+		return -ENOMEM;
+	memcpy(xv->v, src, n * sz);
+	qsort(xv->v, n, sz, cmp);
+	/* Keep the first of equal keys; a repeated key is counted, not lost. */
+	for (i = 0; i < n; i++) {
+		if (out > 0 && cmp(xv->v + (out - 1) * sz, xv->v + i * sz) == 0) {
+			xv->dups++;
+			continue;
+		}
+		if (out != i)
+			memcpy(xv->v + out * sz, xv->v + i * sz, sz);
+		out++;
+	}
+	xv->n = out;
+	return 0;
+}
+
+static const void *xcheck_view_at(const struct xcheck_view *xv, size_t i)
+{
+	return i < xv->n ? xv->v + i * xv->sz : NULL;
+}
+
+/* Smallest of up to three keys (NULL = exhausted). */
+static const void *xcheck_min3(const void *a, const void *b, const void *c,
+			       xcheck_cmp_fn cmp)
+{
+	const void *m = a;
+
+	if (b && (!m || cmp(b, m) < 0))
+		m = b;
+	if (c && (!m || cmp(c, m) < 0))
+		m = c;
+	return m;
+}
+
+static void xcheck_merge(const struct xcheck_view *m1,
+			 const struct xcheck_view *m2,
+			 const struct xcheck_view *ans, xcheck_cmp_fn cmp,
+			 xcheck_visit_fn visit, void *ctx)
+{
+	size_t i1 = 0, i2 = 0, ia = 0;
+
+	for (;;) {
+		const void *a = xcheck_view_at(m1, i1);
+		const void *b = xcheck_view_at(m2, i2);
+		const void *c = xcheck_view_at(ans, ia);
+		const void *key = xcheck_min3(a, b, c, cmp);
+
+		if (!key)
+			break;
+		a = (a && cmp(a, key) == 0) ? a : NULL;
+		b = (b && cmp(b, key) == 0) ? b : NULL;
+		c = (c && cmp(c, key) == 0) ? c : NULL;
+		visit(ctx, a, b, c);
+		i1 += a != NULL;
+		i2 += b != NULL;
+		ia += c != NULL;
+	}
+}
+
+static struct xcheck_finding *xcheck_add(struct xcheck_result *r,
+					 enum xcheck_kind kind,
+					 enum xcheck_object obj)
+{
+	struct xcheck_finding *f;
+
+	r->total++;
+	if (r->n >= XCHECK_FINDINGS_MAX)
+		return NULL;
+	if ((r->n & (r->n - 1)) == 0) {	/* grow at powers of two */
+		size_t cap = r->n ? r->n * 2 : 8;
+		void *nv = realloc(r->v, cap * sizeof(*r->v));
+
+		if (!nv)
+			return NULL;
+		r->v = nv;
+	}
+	f = &r->v[r->n++];
+	memset(f, 0, sizeof(*f));
+	f->kind = kind;
+	f->object = obj;
+	f->pid = -1;
+	f->fd = -1;
+	return f;
+}
+
+/* --- processes ----------------------------------------------------------- */
+
+struct xcheck_proc_ctx {
+	const struct xcheck_opts *o;
+	struct xcheck_result *r;
+};
+
+static int xcheck_proc_cmp(const void *a, const void *b)
+{
+	int32_t x = ((const struct xcheck_proc *)a)->pid;
+	int32_t y = ((const struct xcheck_proc *)b)->pid;
+
+	return (x > y) - (x < y);
+}
+
+static bool xcheck_same_proc(const struct xcheck_opts *o,
+			     const struct xcheck_proc *a,
+			     const struct xcheck_proc *b)
+{
+	uint64_t d;
+
+	if (!a || !b)
+		return false;
+	if (!o->start_tolerance_ns || !a->start_ns || !b->start_ns)
+		return true;
+	d = a->start_ns > b->start_ns ? a->start_ns - b->start_ns
+				      : b->start_ns - a->start_ns;
+	return d <= o->start_tolerance_ns;
+}
+
+static void xcheck_proc_finding(struct xcheck_result *r, enum xcheck_kind k,
+				const struct xcheck_proc *p, const char *attr,
+				const char *detail)
+{
+	struct xcheck_finding *f = xcheck_add(r, k, XCHECK_PROCESS);
+
+	if (!f)
+		return;
+	f->pid = p->pid;
+	snprintf(f->name, sizeof(f->name), "%.*s", XCHECK_COMM_LEN - 1, p->comm);
+	snprintf(f->attr, sizeof(f->attr), "%s", attr);
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+}
+
+/* m1 and m2 agree on an attribute and the answer differs: a lie. */
+static void xcheck_proc_attrs(struct xcheck_proc_ctx *c,
+			      const struct xcheck_proc *a,
+			      const struct xcheck_proc *b,
+			      const struct xcheck_proc *g)
+{
+	char d[XCHECK_DETAIL_LEN];
+
+	if (!strncmp(a->comm, b->comm, XCHECK_COMM_LEN) &&
+	    strncmp(a->comm, g->comm, XCHECK_COMM_LEN)) {
+		snprintf(d, sizeof(d), "memory comm \"%.15s\", guest says \"%.15s\"",
+			 a->comm, g->comm);
+		xcheck_proc_finding(c->r, XCHECK_MISMATCH, a, "comm", d);
+	}
+	if (c->o->compare_ppid && a->ppid == b->ppid && a->ppid != g->ppid) {
+		snprintf(d, sizeof(d), "memory ppid %" PRId32 ", guest says %" PRId32,
+			 a->ppid, g->ppid);
+		xcheck_proc_finding(c->r, XCHECK_MISMATCH, a, "ppid", d);
+	}
+	if (c->o->compare_uid && a->uid == b->uid && a->uid != g->uid) {
+		snprintf(d, sizeof(d), "memory uid %" PRIu32 ", guest says %" PRIu32,
+			 a->uid, g->uid);
+		xcheck_proc_finding(c->r, XCHECK_MISMATCH, a, "uid", d);
+	}
+}
+
+static void xcheck_proc_visit(void *ctx, const void *v1, const void *v2,
+			      const void *va)
+{
+	struct xcheck_proc_ctx *c = ctx;
+	const struct xcheck_proc *a = v1, *b = v2, *g = va;
+	bool stable = xcheck_same_proc(c->o, a, b);
+
+	if (stable && !g) {
+		xcheck_proc_finding(c->r, XCHECK_HIDDEN, a, "",
+				    "in memory before and after the upcall, "
+				    "missing from the guest's answer");
+		return;
+	}
+	if (g && !xcheck_same_proc(c->o, g, a) && !xcheck_same_proc(c->o, g, b)) {
+		xcheck_proc_finding(c->r, XCHECK_PHANTOM, g, "",
+				    a || b ? "guest reports a process whose start "
+					     "time memory never saw"
+					   : "guest reports a process that is "
+					     "not in memory");
+		return;
+	}
+	if (stable && g && xcheck_same_proc(c->o, g, a))
+		xcheck_proc_attrs(c, a, b, g);
+}
+
+int xcheck_procs(const struct xcheck_opts *o,
+		 const struct xcheck_proc *m1, size_t n1,
+		 const struct xcheck_proc *m2, size_t n2,
+		 const struct xcheck_proc *ans, size_t nans,
+		 struct xcheck_result *out)
+{
+	struct xcheck_view v1, v2, va;
+	struct xcheck_proc_ctx c = { .o = o, .r = out };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&v1, 0, sizeof(v1));
+	memset(&v2, 0, sizeof(v2));
+	memset(&va, 0, sizeof(va));
+	rc = xcheck_view_init(&v1, m1, n1, sizeof(*m1), xcheck_proc_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&v2, m2, n2, sizeof(*m2), xcheck_proc_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&va, ans, nans, sizeof(*ans), xcheck_proc_cmp);
+	if (rc)
+		goto out_free;
+	if (va.dups) {
+		struct xcheck_finding *f = xcheck_add(out, XCHECK_PHANTOM,
+						      XCHECK_PROCESS);
+		if (f)
+			snprintf(f->detail, sizeof(f->detail),
+				 "guest's answer lists %zu pid(s) twice", va.dups);
+	}
+	xcheck_merge(&v1, &v2, &va, xcheck_proc_cmp, xcheck_proc_visit, &c);
+out_free:
+	free(v1.v);
+	free(v2.v);
+	free(va.v);
+	return rc;
+}
+
+/* --- modules ------------------------------------------------------------- */
+
+static int xcheck_module_cmp(const void *a, const void *b)
+{
+	return strncmp(((const struct xcheck_module *)a)->name,
+		       ((const struct xcheck_module *)b)->name, XCHECK_NAME_LEN);
+}
+
+static void xcheck_module_finding(struct xcheck_result *r, enum xcheck_kind k,
+				  const struct xcheck_module *m,
+				  const char *attr, const char *detail)
+{
+	struct xcheck_finding *f = xcheck_add(r, k, XCHECK_MODULE);
+
+	if (!f)
+		return;
+	snprintf(f->name, sizeof(f->name), "%.*s", XCHECK_NAME_LEN - 1, m->name);
+	snprintf(f->attr, sizeof(f->attr), "%s", attr);
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+}
+
+static void xcheck_module_visit(void *ctx, const void *v1, const void *v2,
+				const void *va)
+{
+	const struct xcheck_module *a = v1, *b = v2, *g = va;
+	char d[XCHECK_DETAIL_LEN];
+
+	if (a && b && !g)
+		xcheck_module_finding(ctx, XCHECK_HIDDEN, a, "",
+				      "loaded in memory before and after the "
+				      "upcall, missing from the guest's answer");
+	else if (g && !a && !b)
+		xcheck_module_finding(ctx, XCHECK_PHANTOM, g, "",
+				      "guest reports a module that is not in memory");
+	else if (a && b && g && a->size && a->size == b->size && g->size &&
+		 g->size != a->size) {
+		snprintf(d, sizeof(d), "memory size %" PRIu64 ", guest says %" PRIu64,
+			 a->size, g->size);
+		xcheck_module_finding(ctx, XCHECK_MISMATCH, a, "size", d);
+	}
+}
+
+int xcheck_modules(const struct xcheck_module *m1, size_t n1,
+		   const struct xcheck_module *m2, size_t n2,
+		   const struct xcheck_module *ans, size_t nans,
+		   struct xcheck_result *out)
+{
+	struct xcheck_view v1, v2, va;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&v2, 0, sizeof(v2));
+	memset(&va, 0, sizeof(va));
+	rc = xcheck_view_init(&v1, m1, n1, sizeof(*m1), xcheck_module_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&v2, m2, n2, sizeof(*m2), xcheck_module_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&va, ans, nans, sizeof(*ans), xcheck_module_cmp);
+	if (!rc)
+		xcheck_merge(&v1, &v2, &va, xcheck_module_cmp,
+			     xcheck_module_visit, out);
+	free(v1.v);
+	free(v2.v);
+	free(va.v);
+	return rc;
+}
+
+/* --- open files ---------------------------------------------------------- */
+
+struct xcheck_file_ctx {
+	struct xcheck_result *r;
+	const int32_t *pids;	/* sorted copy, or NULL = all covered */
+	size_t npids;
+};
+
+static int xcheck_pid_cmp(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int xcheck_file_cmp(const void *a, const void *b)
+{
+	const struct xcheck_file *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return (x->pid > y->pid) - (x->pid < y->pid);
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+static bool xcheck_path_eq(const struct xcheck_file *a, const struct xcheck_file *b)
+{
+	return strcmp(a->path ? a->path : "", b->path ? b->path : "") == 0;
+}
+
+static void xcheck_file_finding(struct xcheck_result *r, enum xcheck_kind k,
+				const struct xcheck_file *fl, const char *detail)
+{
+	struct xcheck_finding *f = xcheck_add(r, k, XCHECK_FILE);
+
+	if (!f)
+		return;
+	f->pid = fl->pid;
+	f->fd = fl->fd;
+	snprintf(f->attr, sizeof(f->attr), "%s", k == XCHECK_MISMATCH ? "path" : "");
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+}
+
+static void xcheck_file_visit(void *ctx, const void *v1, const void *v2,
+			      const void *va)
+{
+	struct xcheck_file_ctx *c = ctx;
+	const struct xcheck_file *a = v1, *b = v2, *g = va;
+	const struct xcheck_file *any = a ? a : b ? b : g;
+	char d[XCHECK_DETAIL_LEN];
+
+	if (c->pids && !bsearch(&any->pid, c->pids, c->npids, sizeof(*c->pids),
+				xcheck_pid_cmp))
+		return;
+	if (a && b && xcheck_path_eq(a, b) && !g) {
+		snprintf(d, sizeof(d), "open in memory (%.200s), missing from the "
+			 "guest's answer", a->path ? a->path : "");
+		xcheck_file_finding(c->r, XCHECK_HIDDEN, a, d);
+	} else if (g && !(a && xcheck_path_eq(a, g)) && !(b && xcheck_path_eq(b, g)) &&
+		   !(a && b && xcheck_path_eq(a, b))) {
+		snprintf(d, sizeof(d), "guest reports %.200s, memory has %s",
+			 g->path ? g->path : "", a || b ? "another file" : "nothing");
+		xcheck_file_finding(c->r, XCHECK_PHANTOM, g, d);
+	} else if (a && b && g && xcheck_path_eq(a, b) && !xcheck_path_eq(a, g)) {
+		snprintf(d, sizeof(d), "memory %.100s, guest says %.100s",
+			 a->path ? a->path : "", g->path ? g->path : "");
+		xcheck_file_finding(c->r, XCHECK_MISMATCH, a, d);
+	}
+}
+
+int xcheck_files(const struct xcheck_file *m1, size_t n1,
+		 const struct xcheck_file *m2, size_t n2,
+		 const struct xcheck_file *ans, size_t nans,
+		 const int32_t *answered_pids, size_t npids,
+		 struct xcheck_result *out)
+{
+	struct xcheck_view v1, v2, va, vp;
+	struct xcheck_file_ctx c = { .r = out };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&v2, 0, sizeof(v2));
+	memset(&va, 0, sizeof(va));
+	memset(&vp, 0, sizeof(vp));
+	rc = xcheck_view_init(&v1, m1, n1, sizeof(*m1), xcheck_file_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&v2, m2, n2, sizeof(*m2), xcheck_file_cmp);
+	if (!rc)
+		rc = xcheck_view_init(&va, ans, nans, sizeof(*ans), xcheck_file_cmp);
+	if (!rc && answered_pids)
+		rc = xcheck_view_init(&vp, answered_pids, npids, sizeof(int32_t),
+				      xcheck_pid_cmp);
+	if (rc)
+		goto out_free;
+	if (answered_pids) {
+		c.pids = (const int32_t *)vp.v;
+		c.npids = vp.n;
+		if (!c.pids)	/* the agent covered no pid: nothing to compare */
+			goto out_free;
+	}
+	xcheck_merge(&v1, &v2, &va, xcheck_file_cmp, xcheck_file_visit, &c);
+out_free:
+	free(v1.v);
+	free(v2.v);
+	free(va.v);
+	free(vp.v);
+	return rc;
+}
+
+void xcheck_result_release(struct xcheck_result *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *xcheck_kind_str(enum xcheck_kind k)
+{
+	switch (k) {
+	case XCHECK_HIDDEN: return "hidden";
+	case XCHECK_PHANTOM: return "phantom";
+	case XCHECK_MISMATCH: return "mismatch";
+	}
+	return "unknown";
+}
+
+const char *xcheck_object_str(enum xcheck_object o)
+{
+	switch (o) {
+	case XCHECK_PROCESS: return "process";
+	case XCHECK_MODULE: return "module";
+	case XCHECK_FILE: return "file";
+	}
+	return "unknown";
+}
