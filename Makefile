@@ -50,10 +50,12 @@ XEN_LIBS := -lxenctrl -lxenforeignmemory -lxenevtchn -lxenstore -lxenvchan \
 PROG_MAINS := daemon/upcalld.c daemon/upcallctl.c daemon/vmi/vmictl.c \
               daemon/vmi/mkprofile.c
 AGENT_SRCS := $(wildcard guest-services/agent*.c)
+# The wire codec (guest-services/wire*.c) goes into the daemon and the agent.
+WIRE_SRCS  := $(wildcard guest-services/wire*.c)
 
 LIB_SRCS := $(filter-out $(PROG_MAINS) $(XEN_SRCS), \
               $(wildcard hypervisor-hooks/*.c daemon/vmi/*.c daemon/*.c) \
-              guest-services/wire.c)
+              $(WIRE_SRCS))
 ifeq ($(HAVE_XEN),1)
 LIB_SRCS += $(XEN_SRCS)
 LIBS     += $(XEN_LIBS)
@@ -105,7 +107,7 @@ $(B)/%: $(B)/daemon/vmi/%.o $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 
 # The agent runs inside guests with no libraries: link it statically.
-$(B)/upcalld-agent: $(call obj,$(AGENT_SRCS) guest-services/wire.c)
+$(B)/upcalld-agent: $(call obj,$(AGENT_SRCS) $(WIRE_SRCS))
 	$(CC) -static -o $@ $^ -Wl,-Bstatic -lcrypto -lpthread
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libupcalld.a
@@ -140,7 +142,7 @@ demo: all
 bench: all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
-FUZZ_SRCS := tests/fuzz/fuzz_wire.c guest-services/wire.c
+FUZZ_SRCS := tests/fuzz/fuzz_wire.c $(WIRE_SRCS)
 fuzz: $(B)/fuzz_wire
 	@mkdir -p $(B)/fuzz-corpus
 	$(B)/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-60} $(B)/fuzz-corpus
