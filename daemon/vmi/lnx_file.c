@@ -219,7 +219,7 @@ static unsigned int file_name(struct fwalk *w, struct lnx_file *f, gva_t d,
 		return 0;
 	default:
 		why = walk_path(w, d, mnt);
-		if (w->pos == sizeof(w->buf) - 1)	/* nothing prepended */
+		if (!why && w->pos == sizeof(w->buf) - 1)	/* the root itself */
 			prepend(w, "/", 1);
 		return why;
 	}
