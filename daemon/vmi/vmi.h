@@ -31,6 +31,15 @@ int vmi_new(struct hv *hv, const struct profile *prof, struct vmi **out,
 void vmi_free(struct vmi *v);
 
 /*
+ * Open a session whose location is already known (from an earlier
+ * vmi_new() on the same boot, or built by a test): no search, no checks
+ * beyond levels being 4 or 5.
+ */
+int vmi_new_at(struct hv *hv, const struct profile *prof, gpa_t kernel_pgd,
+	       unsigned int levels, uint64_t virt_slide, uint64_t phys_slide,
+	       struct vmi **out);
+
+/*
  * Pick, from profs[0..n), the profile whose banner is in guest memory.
  * Returns its index, or -ENOENT.
  */
@@ -59,6 +68,9 @@ int vmi_read_ptr(struct vmi *v, gva_t va, gva_t *val);
  * was found within cap-1 bytes (buf then holds the truncated prefix).
  */
 int vmi_read_str(struct vmi *v, gva_t va, char *buf, size_t cap);
+
+/* Kernel virtual -> guest-physical through the kernel page table; -EFAULT. */
+int vmi_translate(struct vmi *v, gva_t va, gpa_t *pa);
 
 /* Read through another address space (a process's pgd, physical). */
 int vmi_read_as(struct vmi *v, gpa_t pgd, gva_t va, void *buf, size_t len);
