@@ -572,6 +572,21 @@ static bool is_console(const char *p, size_t n)
 	return true;
 }
 
+static void save_console(struct gdbrsp *g, const char *hex, size_t n)
+{
+	size_t room;
+
+	if (!g->cons_buf || g->cons_cap <= g->cons_len + 1)
+		return;
+	room = g->cons_cap - g->cons_len - 1;
+	if (n / 2 < room)
+		room = n / 2;
+	gdbrsp_hex_decode(hex, 2 * room, (uint8_t *)g->cons_buf + g->cons_len,
+			  room);
+	g->cons_len += room;
+	g->cons_buf[g->cons_len] = '\0';
+}
+
 int gdbrsp_command(struct gdbrsp *g, const char *cmd, bool want_stop,
 		   const char **reply, size_t *len)
 {
@@ -585,6 +600,7 @@ int gdbrsp_command(struct gdbrsp *g, const char *cmd, bool want_stop,
 			break;
 		if (is_console(*reply, *len)) {
 			g->console++;
+			save_console(g, *reply + 1, *len - 1);
 			continue;
 		}
 		if (*len && ((*reply)[0] == 'W' || (*reply)[0] == 'X')) {

@@ -53,6 +53,10 @@ struct gdbrsp {
 	unsigned long console;	/* 'O' packets skipped */
 	unsigned long strays;	/* stop replies skipped by gdbrsp_command */
 	unsigned long dropped;	/* packets lost to a full queue */
+
+	/* if set, gdbrsp_command appends decoded console output here */
+	char *cons_buf;
+	size_t cons_cap, cons_len;
 };
 
 /* --- codec (no I/O) --- */
