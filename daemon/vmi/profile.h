@@ -70,6 +70,7 @@
 	X(DENTRY_NAME,		"dentry", "d_name") \
 	X(DENTRY_INODE,		"dentry", "d_inode") \
 	X(DENTRY_SB,		"dentry", "d_sb") \
+	X(DENTRY_HASH_PPREV,	"dentry", "d_hash.pprev") \
 	X(QSTR_LEN,		"qstr", "len") \
 	X(QSTR_NAME,		"qstr", "name") \
 	X(INODE_MODE,		"inode", "i_mode") \
