@@ -67,6 +67,7 @@ LIB_SRCS := $(sort $(wildcard $(LIB_SRCS)))
 UNIT_SRCS := $(wildcard tests/check_*.c)
 LAB_SRCS  := $(wildcard tests/lab/lab_*.c)
 LABSUP_SRCS := $(wildcard tests/lab/labsup*.c)
+GUEST_SRCS := $(wildcard tests/lab/guest/*.c)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 
 obj   = $(patsubst %.c,$(B)/%.o,$(1))
@@ -76,6 +77,7 @@ PROGS := $(foreach m,$(wildcard $(PROG_MAINS)),$(B)/$(notdir $(basename $(m))))
 UNIT_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRCS))
 UNIT_ABINS := $(patsubst tests/%.c,$(BA)/tests/%,$(UNIT_SRCS))
 LAB_BINS  := $(patsubst tests/lab/%.c,$(B)/tests/lab/%,$(LAB_SRCS))
+GUEST_BINS := $(patsubst tests/lab/guest/%.c,$(B)/guest/%,$(GUEST_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 AGENT := $(if $(AGENT_SRCS),$(B)/upcalld-agent,)
 
@@ -120,6 +122,11 @@ $(B)/tests/lab/%: $(B)/tests/lab/%.o $(call obj,$(LABSUP_SRCS)) $(B)/libupcalld.
 	$(CC) $(LDFLAGS_H) -o $@ $(filter-out $(call obj,$(LABSUP_SRCS)),$^) \
 	    $(call obj,$(LABSUP_SRCS)) $(LIBS) $(CHECK_LIBS)
 
+# Guest-side helpers (tests/lab/guest/): static, copied into lab guests' /usr/bin.
+$(B)/guest/%: tests/lab/guest/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
+
 $(B)/bench/%: $(B)/bench/%.o $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 
@@ -139,7 +146,7 @@ check-all: all check-unit check-lab
 check-unit: $(UNIT_BINS) $(UNIT_ABINS)
 	@tests/run-unit.sh $(UNIT_BINS) $(UNIT_ABINS)
 
-check-lab: all $(LAB_BINS)
+check-lab: all $(LAB_BINS) $(GUEST_BINS)
 	@tests/lab/run-lab.sh $(LAB_BINS)
 
 demo: deps
