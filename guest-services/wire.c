@@ -319,8 +319,13 @@ static bool rx_sync(struct wire_rx *rx, struct wire_rx_event *ev,
 	return true;
 }
 
-/* Is there an authentic header in the pending frame's received bytes? */
-static bool rx_lookahead(struct wire_rx *rx, const struct wire_key *k)
+/*
+ * Does an authentic header start in the pending frame, before limit?
+ * 1: yes, the frame was cut (its sender restarted) and rx->scan is that
+ * header; 0: no; -1: a magic whose header has not fully arrived yet.
+ */
+static int rx_lookahead(struct wire_rx *rx, const struct wire_key *k,
+			size_t limit)
 {
 	struct wire_hdr h;
 
@@ -329,19 +334,22 @@ static bool rx_lookahead(struct wire_rx *rx, const struct wire_key *k)
 	for (;;) {
 		size_t p = find_magic(rx, rx->scan);
 
+		if (p >= limit)
+			return 0;
 		if (p == rx->len) {
 			rx->scan = rx->len > 3 ? rx->len - 3 : 0;
 			if (rx->scan < rx->off + 1)
 				rx->scan = rx->off + 1;
-			return false;
+			return 0;
 		}
 		if (rx->len - p < WIRE_HDR_LEN) {
 			rx->scan = p;
-			return false;
+			/* undecided, unless that header could never fit */
+			return p + WIRE_HDR_LEN - rx->off <= rx->cap ? -1 : 0;
 		}
 		if (wire_hdr_parse(k, rx->buf + p, &h) == 0) {
 			rx->scan = p;
-			return true;
+			return 1;
 		}
 		rx->scan = p + 1;
 	}
@@ -366,6 +374,18 @@ static enum wire_rx_result rx_header(struct wire_rx *rx,
 	return WIRE_RX_NEED;
 }
 
+/* The pending frame was cut by the authentic header at rx->scan. */
+static enum wire_rx_result rx_cut(struct wire_rx *rx, struct wire_rx_event *ev)
+{
+	ev->count = rx->scan - rx->off;
+	ev->why = WIRE_REJ_TRUNCATED;
+	rx->rejects++;
+	rx->skipped_total += rx->scan - rx->off;
+	rx->off = rx->scan;
+	rx->have_hdr = false;
+	return WIRE_RX_REJECT;
+}
+
 enum wire_rx_result wire_rx_next(struct wire_rx *rx, const struct wire_key *k,
 				 struct wire_rx_event *ev)
 {
@@ -385,22 +405,23 @@ enum wire_rx_result wire_rx_next(struct wire_rx *rx, const struct wire_key *k,
 			return WIRE_RX_REJECT;
 	}
 	need = wire_frame_len(rx->hdr.body_len);
-	if (rx->len - rx->off < need) {
-		if (!rx_lookahead(rx, k))
-			return WIRE_RX_NEED;
-		/* an authentic header inside: the pending frame was cut */
-		ev->hdr = rx->hdr;
-		ev->hdr_ok = true;
-		ev->count = rx->scan - rx->off;
-		ev->why = WIRE_REJ_TRUNCATED;
-		rx->rejects++;
-		rx->off = rx->scan;
-		rx->have_hdr = false;
-		return WIRE_RX_REJECT;
-	}
 	ev->hdr = rx->hdr;
 	ev->hdr_ok = true;
+	if (rx->len - rx->off < need) {
+		if (rx_lookahead(rx, k, rx->len) <= 0)
+			return WIRE_RX_NEED;
+		return rx_cut(rx, ev);
+	}
 	if (!wire_frame_mac_ok(k, rx->buf + rx->off, need)) {
+		/* did a restarted sender's frame complete the cut one? */
+		rx->scan = rx->off + 1;
+		switch (rx_lookahead(rx, k, rx->off + need)) {
+		case 1:
+			return rx_cut(rx, ev);
+		case -1:
+			memset(ev, 0, sizeof(*ev));
+			return WIRE_RX_NEED;	/* decide when it has arrived */
+		}
 		ev->frame_mac_bad = true;
 		return rx_reject(rx, ev, WIRE_REJ_BAD_MAC);
 	}
