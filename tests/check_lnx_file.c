@@ -28,6 +28,7 @@
 #define FDT_FD 8
 #define F_PATH 0x10
 #define F_INODE 0x20
+#define D_HASH_PPREV 0x10
 #define D_PARENT 0x18
 #define D_NAME 0x20
 #define Q_LEN 4
@@ -118,6 +119,7 @@ static gva_t new_dentry_raw(gva_t name, uint32_t len, gva_t parent)
 	gva_t d = alloc_obj(D_SIZEOF);
 
 	w64(d + D_PARENT, parent ? parent : d);
+	w64(d + D_HASH_PPREV, parent ? d : 0);	/* roots are never hashed */
 	w32(d + D_NAME + Q_LEN, len);
 	w64(d + D_NAME + Q_NAME, name);
 	return d;
@@ -198,6 +200,7 @@ static void fill_profile(void)
 	prof.off[PF_PATH_MNT] = 0;
 	prof.off[PF_PATH_DENTRY] = 8;
 	prof.off[PF_DENTRY_PARENT] = D_PARENT;
+	prof.off[PF_DENTRY_HASH_PPREV] = D_HASH_PPREV;
 	prof.off[PF_DENTRY_NAME] = D_NAME;
 	prof.off[PF_QSTR_LEN] = Q_LEN;
 	prof.off[PF_QSTR_NAME] = Q_NAME;
@@ -300,6 +303,48 @@ START_TEST(test_normal_table_names_files_as_readlink_does)
 	ck_assert_str_eq(fl.v[6].path, "/");
 	for (size_t i = 0; i < fl.n; i++)
 		ck_assert(!fl.v[i].path_truncated);
+}
+END_TEST
+
+START_TEST(test_unlinked_file_gets_deleted_suffix)
+{
+	gva_t d = new_dentry("gone", w.etc);
+
+	w64(d + D_HASH_PPREV, 0);
+	ck_assert_int_eq(files_of(task_with_dentry(d)), 0);
+	ck_assert_uint_eq(fl.flags, 0);
+	ck_assert_str_eq(fl.v[0].path, "/etc/gone (deleted)");
+}
+END_TEST
+
+START_TEST(test_profile_without_d_hash_gives_no_suffix)
+{
+	gva_t d = new_dentry("gone", w.etc);
+
+	w64(d + D_HASH_PPREV, 0);
+	prof.off[PF_DENTRY_HASH_PPREV] = PROFILE_NOFIELD;
+	ck_assert_int_eq(files_of(task_with_dentry(d)), 0);
+	ck_assert_str_eq(fl.v[0].path, "/etc/gone");
+}
+END_TEST
+
+START_TEST(test_memfd_is_named_like_simple_dname)
+{
+	gva_t sb = new_sb(TMPFS_MAGIC), shm_root = new_dentry("/", 0);
+	gva_t shm_mnt = new_mount(shm_root, 0, 0);
+	gva_t tmp = new_dentry("tmp", w.root), tmp_root = new_dentry("/", 0);
+	gva_t tmp_mnt = new_mount(tmp_root, w.root_mnt, tmp);
+	gva_t fds[2];
+
+	fds[0] = new_file(new_dentry("memfd:payload", 0), shm_mnt,
+			  new_inode(0100777, 9, sb));
+	fds[1] = new_file(tmp_root, tmp_mnt, new_inode(041777, 1, sb));
+	ck_assert_int_eq(files_of(new_task(fds, 2, 64)), 0);
+	ck_assert_uint_eq(fl.flags, 0);
+	ck_assert_uint_eq(fl.n, 2);
+	ck_assert_str_eq(fl.v[0].path, "/memfd:payload (deleted)");
+	ck_assert_int_eq(fl.v[0].kind, LNX_FILE_REG);
+	ck_assert_str_eq(fl.v[1].path, "/tmp");
 }
 END_TEST
 
@@ -552,6 +597,9 @@ static Suite *lnx_file_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_normal_table_names_files_as_readlink_does);
+	tcase_add_test(tc, test_unlinked_file_gets_deleted_suffix);
+	tcase_add_test(tc, test_profile_without_d_hash_gives_no_suffix);
+	tcase_add_test(tc, test_memfd_is_named_like_simple_dname);
 	tcase_add_test(tc, test_task_without_files_gives_empty_list);
 	tcase_add_test(tc, test_unreadable_task_gives_empty_list_with_fault);
 	tcase_add_test(tc, test_huge_max_fds_is_capped_and_flagged);

@@ -17,10 +17,14 @@
 
 #include "lnx.h"
 
-/* Superblock magics of the filesystems whose files d_path names itself. */
+/* Superblock magics of the filesystems whose files d_path() names by kind. */
 #define SOCKFS_MAGIC 0x534F434Bu
 #define PIPEFS_MAGIC 0x50495045u
 #define ANON_INODE_FS_MAGIC 0x09041934u
+/* ... and those whose pseudo files the kernel names with simple_dname(). */
+#define TMPFS_MAGIC 0x01021994u
+#define HUGETLBFS_MAGIC 0x958458f6u
+#define SECRETMEM_MAGIC 0x5345434du
 
 #define FD_CHUNK (HV_PAGE_SIZE / sizeof(gva_t))
 
@@ -190,13 +194,80 @@ static unsigned int walk_path(struct fwalk *w, gva_t d, gva_t mnt)
 	}
 }
 
+/* Prepend d's name itself (no slash). 0 or the LNX_WALK_* reason. */
+static unsigned int prepend_dname(struct fwalk *w, gva_t d)
+{
+	long n = dentry_name(w, d, w->buf, w->pos);
+
+	if (n < 0)
+		return n == -EFAULT ? LNX_WALK_FAULT : LNX_WALK_CAP;
+	memmove(w->buf + w->pos - (size_t)n, w->buf, (size_t)n);
+	w->pos -= (size_t)n;
+	return 0;
+}
+
+/*
+ * Files made by alloc_file_pseudo() on a filesystem with no dentry ops of
+ * its own (memfd and SysV shm on tmpfs, hugetlbfs, secretmem) get the
+ * kernel's simple_dname(): "/NAME (deleted)". Their dentry is a root that
+ * is not its mount's root.
+ */
+static bool simple_dname_fs(uint64_t magic)
+{
+	return magic == TMPFS_MAGIC || magic == HUGETLBFS_MAGIC ||
+	       magic == SECRETMEM_MAGIC;
+}
+
+static bool is_pseudo_dentry(struct fwalk *w, gva_t d, gva_t mnt)
+{
+	gva_t parent, root;
+
+	return !read_kptr(w, d + off(w, PF_DENTRY_PARENT), &parent) &&
+	       !read_kptr(w, mnt + off(w, PF_VFSMOUNT_ROOT), &root) &&
+	       parent == d && d != root;
+}
+
+/* d_unlinked(): unhashed and not a root. Needs d_hash in the profile. */
+static bool dentry_unlinked(struct fwalk *w, gva_t d)
+{
+	gva_t pprev, parent;
+
+	if (!profile_has(w->p, PF_DENTRY_HASH_PPREV) ||
+	    vmi_read_ptr(w->v, d + off(w, PF_DENTRY_HASH_PPREV), &pprev) || pprev)
+		return false;
+	return !read_kptr(w, d + off(w, PF_DENTRY_PARENT), &parent) && parent != d;
+}
+
+/* What d_path() prints for a file in a filesystem: a path, or "/". */
+static unsigned int name_path(struct fwalk *w, gva_t d, gva_t mnt,
+			      uint64_t magic)
+{
+	unsigned int why;
+	size_t mark;
+
+	if (simple_dname_fs(magic) && is_pseudo_dentry(w, d, mnt)) {
+		prepend(w, " (deleted)", 10);
+		why = prepend_dname(w, d);
+		if (!why && !prepend(w, "/", 1))
+			why = LNX_WALK_CAP;
+		return why;
+	}
+	if (dentry_unlinked(w, d))
+		prepend(w, " (deleted)", 10);
+	mark = w->pos;
+	why = walk_path(w, d, mnt);
+	if (!why && w->pos == mark)	/* the root itself */
+		prepend(w, "/", 1);
+	return why;
+}
+
 /* Build the readlink text for a file of the given kind into w->buf. */
 static unsigned int file_name(struct fwalk *w, struct lnx_file *f, gva_t d,
-			      gva_t mnt)
+			      gva_t mnt, uint64_t magic)
 {
 	char tmp[64];
 	unsigned int why;
-	long n;
+	int n;
 
 	w->pos = sizeof(w->buf) - 1;
 	w->buf[w->pos] = '\0';
@@ -209,19 +280,12 @@ static unsigned int file_name(struct fwalk *w, struct lnx_file *f, gva_t d,
 		prepend(w, tmp, (size_t)n);
 		return 0;
 	case LNX_FILE_ANON:
-		n = dentry_name(w, d, w->buf, w->pos);
-		if (n < 0)
-			return n == -EFAULT ? LNX_WALK_FAULT : LNX_WALK_CAP;
-		memmove(w->buf + w->pos - (size_t)n, w->buf, (size_t)n);
-		w->pos -= (size_t)n;
-		if (!prepend(w, "anon_inode:", 11))
-			return LNX_WALK_CAP;
-		return 0;
-	default:
-		why = walk_path(w, d, mnt);
-		if (!why && w->pos == sizeof(w->buf) - 1)	/* the root itself */
-			prepend(w, "/", 1);
+		why = prepend_dname(w, d);
+		if (!why && !prepend(w, "anon_inode:", 11))
+			why = LNX_WALK_CAP;
 		return why;
+	default:
+		return name_path(w, d, mnt, magic);
 	}
 }
 
@@ -235,21 +299,22 @@ static enum lnx_file_kind kind_of(uint64_t magic)
 	}
 }
 
-/* Mode, inode number and kind from f_inode. -EFAULT if unreadable. */
-static int read_inode(struct fwalk *w, gva_t inode, struct lnx_file *f)
+/* Mode, inode number, kind and fs magic from f_inode. -EFAULT if unreadable. */
+static int read_inode(struct fwalk *w, gva_t inode, struct lnx_file *f,
+		      uint64_t *magic)
 {
 	uint16_t mode;
-	uint64_t magic, ino;
+	uint64_t ino;
 	gva_t sb;
 
 	if (vmi_read(w->v, inode + off(w, PF_INODE_MODE), &mode, sizeof(mode)) ||
 	    vmi_read_u64(w->v, inode + off(w, PF_INODE_INO), &ino) ||
 	    read_kptr(w, inode + off(w, PF_INODE_SB), &sb) ||
-	    vmi_read_u64(w->v, sb + off(w, PF_SB_MAGIC), &magic))
+	    vmi_read_u64(w->v, sb + off(w, PF_SB_MAGIC), magic))
 		return -EFAULT;
 	f->mode = mode;
 	f->ino = ino;
-	f->kind = kind_of(magic);
+	f->kind = kind_of(*magic);
 	return 0;
 }
 
@@ -277,6 +342,7 @@ static int file_one(struct fwalk *w, int32_t fd, gva_t filp)
 {
 	gva_t fp = filp + off(w, PF_FILE_PATH), inode, d, mnt;
 	struct lnx_file *f;
+	uint64_t magic = 0;
 	unsigned int why;
 	int err;
 
@@ -292,9 +358,9 @@ static int file_one(struct fwalk *w, int32_t fd, gva_t filp)
 		return err;
 	f->fd = fd;
 	f->kind = LNX_FILE_OTHER;
-	if (read_inode(w, inode, f))
+	if (read_inode(w, inode, f, &magic))
 		w->out->flags |= LNX_WALK_FAULT;	/* kind unknown; path still */
-	why = file_name(w, f, d, mnt);
+	why = file_name(w, f, d, mnt, magic);
 	if (why) {
 		w->out->flags |= why;
 		f->path_truncated = true;
