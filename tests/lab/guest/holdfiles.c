@@ -2,13 +2,15 @@
  * holdfiles.c - a guest helper for the open-files lab test: it opens one
  * file of every kind the introspection layer names (regular files at
  * several depths and across mounts, a directory, a device, a TCP and a
- * UNIX socket, a pipe, an eventfd, an epoll and a timerfd), prints
+ * UNIX socket, a pipe, an eventfd, an epoll and a timerfd, a file
+ * deleted while open, a memfd), prints
  * "holdfiles ready PID", then sleeps until killed so the host can compare
  * what guest memory says with `readlink /proc/PID/fd/N`.
  *
  * Usage: holdfiles DIR [EXTRA-FILE...]   (DIR is created if missing)
  * Built static, it needs nothing from the guest but a kernel.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,6 +73,18 @@ static void open_sockets(const char *dir)
 		warn_fail("unix", un.sun_path);
 }
 
+/* Files readlink shows with " (deleted)": unlinked, and a memfd. */
+static void open_deleted(const char *dir)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/deleted.txt", dir);
+	if (open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) < 0 || unlink(path) < 0)
+		warn_fail("deleted", path);
+	if (memfd_create("holdfiles", MFD_CLOEXEC) < 0)
+		warn_fail("memfd", NULL);
+}
+
 static void open_anon(void)
 {
 	int p[2];
@@ -103,6 +118,7 @@ int main(int argc, char **argv)
 	open_deep(argv[1]);
 	open_sockets(argv[1]);
 	open_anon();
+	open_deleted(argv[1]);
 	for (int i = 2; i < argc; i++)
 		open_path(argv[i], O_RDONLY);
 	printf("holdfiles ready %d\n", (int)getpid());
