@@ -1,0 +1,714 @@
+/*
+ * check_lnx_task.c - processes from guest memory, over synthetic kernels
+ * built in memhv with a hand-filled profile: a normal task list and pid
+ * IDR, and hostile ones (cycles that avoid the head, pointers into
+ * unmapped memory, unterminated comm, absurd pids, a chain of a million
+ * tasks, xarray nodes that loop, lie about their shift or are shared).
+ * Each must give a defined result with the right LNX_WALK_* flag.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lnx.h"
+#include "memhv.h"
+
+#define RAM (256ull << 20)
+#define MIB (1ull << 20)
+#define DMAP 0xffff888000000000ull
+#define TEXT_VA 0xffffffff81000000ull
+#define TEXT_PA 0x1000000ull
+#define VSLIDE 0x6000000ull
+#define INIT_TASK_VA (TEXT_VA + 0x400000)
+#define INIT_PID_NS_VA (TEXT_VA + 0x410000)
+#define HEAP_PA (64ull << 20)
+
+/* the fake kernel's layout */
+enum {
+	T_FLAGS = 0x10, T_EXIT = 0x18, T_TASKS = 0x40, T_PID = 0x60, T_TGID = 0x64,
+	T_PARENT = 0x68, T_RCRED = 0x70, T_CRED = 0x78, T_MM = 0x80,
+	T_START = 0x90, T_BOOT = 0x98, T_COMM = 0xa0, T_PIDLINKS = 0xd0,
+	T_SIZE = 0x100, C_UID = 4, C_GID = 8, C_EUID = 0x14, MM_PGD = 0x48,
+	NS_IDR = 0x10, XA_HEAD = 8, XN_SHIFT = 0, XN_SLOTS = 0x28,
+	PID_TASKS = 0x10, PID_NUMBERS = 0x30,
+};
+
+static struct hv *hv;
+static struct vmi *v;
+static struct profile prof;
+static gpa_t heap;
+static gva_t last_cred;	/* the cred new_task() made last */
+
+static void fake_profile(struct profile *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < PF_COUNT; i++)
+		p->off[i] = PROFILE_NOFIELD;
+	p->off[PF_TASK_FLAGS] = T_FLAGS;
+	p->off[PF_TASK_EXIT_STATE] = T_EXIT;
+	p->off[PF_TASK_TASKS] = T_TASKS;
+	p->off[PF_TASK_PID] = T_PID;
+	p->off[PF_TASK_TGID] = T_TGID;
+	p->off[PF_TASK_REAL_PARENT] = T_PARENT;
+	p->off[PF_TASK_REAL_CRED] = T_RCRED;
+	p->off[PF_TASK_CRED] = T_CRED;
+	p->off[PF_TASK_MM] = T_MM;
+	p->off[PF_TASK_START_TIME] = T_START;
+	p->off[PF_TASK_START_BOOTTIME] = T_BOOT;
+	p->off[PF_TASK_COMM] = T_COMM;
+	p->off[PF_TASK_PID_LINKS] = T_PIDLINKS;
+	p->off[PF_CRED_UID] = C_UID;
+	p->off[PF_CRED_GID] = C_GID;
+	p->off[PF_CRED_EUID] = C_EUID;
+	p->off[PF_MM_PGD] = MM_PGD;
+	p->off[PF_PIDNS_IDR] = NS_IDR;
+	p->off[PF_IDR_RT] = 0;
+	p->off[PF_XARRAY_HEAD] = XA_HEAD;
+	p->off[PF_XA_NODE_SHIFT] = XN_SHIFT;
+	p->off[PF_XA_NODE_SLOTS] = XN_SLOTS;
+	p->off[PF_PID_TASKS] = PID_TASKS;
+	p->off[PF_PID_NUMBERS] = PID_NUMBERS;
+	p->off[PF_UPID_NR] = 0;
+	p->size[PS_TASK_STRUCT] = T_SIZE;
+	p->known[PSYM_INIT_TASK] = INIT_TASK_VA;
+	p->known[PSYM_INIT_PID_NS] = INIT_PID_NS_VA;
+	snprintf(p->source, sizeof(p->source), "fake");
+}
+
+static gpa_t pa_of(gva_t va)
+{
+	return va >= 0xffffffff80000000ull ? va - (TEXT_VA + VSLIDE) + TEXT_PA
+					   : va - DMAP;
+}
+
+static void put(gva_t va, const void *b, size_t n)
+{
+	ck_assert_int_eq(memhv_write(hv, pa_of(va), b, n), 0);
+}
+
+static void put64(gva_t va, uint64_t x)
+{
+	put(va, &x, 8);
+}
+
+static void put32(gva_t va, uint32_t x)
+{
+	put(va, &x, 4);
+}
+
+static gva_t kalloc(size_t n)
+{
+	gva_t va = DMAP + heap;
+
+	heap += (n + 63) & ~63ull;
+	return va;
+}
+
+/* Kernel image at TEXT_VA + VSLIDE and a direct map of all RAM. */
+static void boot(struct hv *h, uint64_t ram)
+{
+	gpa_t root;
+
+	ck_assert_int_eq(memhv_alloc_page(h, &root), 0);
+	for (uint64_t off = 0; off < 8 * MIB; off += 2 * MIB)
+		ck_assert_int_eq(memhv_map(h, root, 4, TEXT_VA + VSLIDE + off,
+					   TEXT_PA + off, 2 * MIB), 0);
+	for (uint64_t pa = 0; pa < ram; pa += 2 * MIB)
+		ck_assert_int_eq(memhv_map(h, root, 4, DMAP + pa, pa, 2 * MIB), 0);
+	ck_assert_int_eq(vmi_new_at(h, &prof, root, 4, VSLIDE, 0, &v), 0);
+	heap = HEAP_PA;
+}
+
+static gva_t init_task(void)
+{
+	return INIT_TASK_VA + VSLIDE;
+}
+
+static void setup(void)
+{
+	fake_profile(&prof);
+	ck_assert_int_eq(memhv_new("lnx", RAM, 1, &hv), 0);
+	boot(hv, RAM);
+	put32(init_task() + T_PID, 0);
+	put(init_task() + T_COMM, "swapper/0", 10);
+	put64(init_task() + T_TASKS, init_task() + T_TASKS);	/* empty list */
+}
+
+static void teardown(void)
+{
+	vmi_free(v);
+	hv_free(hv);
+}
+
+static gva_t new_task(int32_t pid, int32_t tgid, gva_t parent, const char *comm,
+		      uint32_t uid)
+{
+	gva_t t = kalloc(T_SIZE), cred = kalloc(0x40);
+
+	put32(t + T_PID, (uint32_t)pid);
+	put32(t + T_TGID, (uint32_t)tgid);
+	put64(t + T_PARENT, parent);
+	put64(t + T_RCRED, cred);
+	put64(t + T_CRED, cred);
+	put(t + T_COMM, comm, strnlen(comm, 16) < 16 ? strlen(comm) + 1 : 16);
+	put32(cred + C_UID, uid);
+	put32(cred + C_EUID, uid);
+	put32(cred + C_GID, uid);
+	last_cred = cred;
+	return t;
+}
+
+/* init_task.tasks -> t[0] -> ... -> t[n-1] -> init_task.tasks */
+static void link_list(const gva_t *t, size_t n)
+{
+	gva_t head = init_task() + T_TASKS, prev = head;
+
+	for (size_t i = 0; i < n; i++) {
+		put64(prev, t[i] + T_TASKS);
+		put64(t[i] + T_TASKS + 8, prev);
+		prev = t[i] + T_TASKS;
+	}
+	put64(prev, head);
+	put64(head + 8, prev);
+}
+
+static const struct lnx_task *find_pid(const struct lnx_task_list *l, int32_t pid)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].pid == pid)
+			return &l->v[i];
+	return NULL;
+}
+
+START_TEST(test_tasks_normal_list_reads_every_field)
+{
+	gva_t t[3], mm = kalloc(0x80), pgd = kalloc(4096 + 4096);
+	struct lnx_task_list l;
+	const struct lnx_task *sh;
+
+	pgd = (pgd + 4095) & ~4095ull;
+	t[0] = new_task(1, 1, init_task(), "init", 0);
+	t[1] = new_task(2, 2, init_task(), "kthreadd", 0);
+	put32(t[1] + T_FLAGS, 0x00200040);
+	t[2] = new_task(100, 100, t[0], "sh", 1000);
+	put32(last_cred + C_EUID, 0);	/* sh runs setuid root */
+	put32(t[2] + T_EXIT, 16);
+	put64(t[2] + T_START, 123456789);
+	put64(t[2] + T_BOOT, 223456789);
+	put64(t[2] + T_MM, mm);
+	put64(mm + MM_PGD, pgd);
+	link_list(t, 3);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_uint_eq(l.flags, 0);
+	ck_assert_int_eq(l.v[0].pid, 1);
+	ck_assert_int_eq(l.v[0].ppid, 0);
+	ck_assert(l.v[1].kthread);
+	ck_assert_str_eq(l.v[1].comm, "kthreadd");
+	sh = find_pid(&l, 100);
+	ck_assert_ptr_nonnull(sh);
+	ck_assert_uint_eq(sh->addr, t[2]);
+	ck_assert_int_eq(sh->ppid, 1);
+	ck_assert_uint_eq(sh->uid, 1000);
+	ck_assert_uint_eq(sh->euid, 0);
+	ck_assert_uint_eq(sh->gid, 1000);
+	ck_assert_uint_eq(sh->start_time, 123456789);
+	ck_assert_uint_eq(sh->start_boottime, 223456789);
+	ck_assert_uint_eq(sh->mm, mm);
+	ck_assert_uint_eq(sh->pgd, pgd - DMAP);
+	ck_assert(sh->exiting);
+	ck_assert(!sh->kthread);
+	lnx_task_list_release(&l);
+	ck_assert_ptr_null(l.v);
+}
+END_TEST
+
+START_TEST(test_tasks_empty_list_is_empty_and_clean)
+{
+	struct lnx_task_list l;
+
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(l.flags, 0);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_cycle_avoiding_head_sets_cycle)
+{
+	gva_t t[3];
+	struct lnx_task_list l;
+
+	for (int i = 0; i < 3; i++)
+		t[i] = new_task(10 + i, 10 + i, init_task(), "loop", 0);
+	link_list(t, 3);
+	put64(t[2] + T_TASKS, t[1] + T_TASKS);	/* t2 -> t1 */
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_uint_eq(l.flags, LNX_WALK_CYCLE);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_self_loop_sets_cycle)
+{
+	gva_t t = new_task(5, 5, init_task(), "self", 0);
+	struct lnx_task_list l;
+
+	link_list(&t, 1);
+	put64(t + T_TASKS, t + T_TASKS);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_CYCLE);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_next_into_unmapped_memory_sets_fault)
+{
+	gva_t t[2];
+	struct lnx_task_list l;
+
+	t[0] = new_task(1, 1, init_task(), "a", 0);
+	t[1] = new_task(2, 2, init_task(), "b", 0);
+	link_list(t, 2);
+	put64(t[1] + T_TASKS, 0xffffc90000001000ull);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.flags, LNX_WALK_FAULT);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_null_or_user_next_stops_with_flag)
+{
+	gva_t t = new_task(1, 1, init_task(), "a", 0);
+	struct lnx_task_list l;
+
+	link_list(&t, 1);
+	put64(t + T_TASKS, 0);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_FAULT);
+	lnx_task_list_release(&l);
+	put64(t + T_TASKS, 0x00007fff12345678ull);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_unterminated_comm_is_truncated_and_bad)
+{
+	gva_t t = new_task(7, 7, init_task(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0);
+	struct lnx_task_list l;
+
+	link_list(&t, 1);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.v[0].comm, "AAAAAAAAAAAAAAA");
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_absurd_pids_are_kept_and_bad)
+{
+	gva_t t[3];
+	struct lnx_task_list l;
+
+	t[0] = new_task(-5, -5, init_task(), "neg", 0);
+	t[1] = new_task(99999999, 99999999, init_task(), "huge", 0);
+	t[2] = new_task(3, 3, init_task(), "fine", 0);
+	link_list(t, 3);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	ck_assert_ptr_nonnull(find_pid(&l, -5));
+	ck_assert_ptr_nonnull(find_pid(&l, 99999999));
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_unreadable_cred_and_mm_keep_task_flag_bad)
+{
+	gva_t t[2];
+	struct lnx_task_list l;
+
+	t[0] = new_task(1, 1, init_task(), "a", 0);
+	put64(t[0] + T_RCRED, 0xffffc90000002000ull);
+	t[1] = new_task(2, 2, init_task(), "b", 0);
+	put64(t[1] + T_MM, 0xffffc90000003000ull);
+	link_list(t, 2);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	ck_assert_uint_eq(l.v[1].pgd, 0);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_million_node_chain_stops_at_cap)
+{
+	enum { N = 1000000 };
+	uint64_t ram = 512 * MIB;
+	uint8_t blk[T_SIZE];
+	struct lnx_task_list l;
+	gva_t cred, first = 0;
+	int err = 0;
+
+	teardown();
+	ck_assert_int_eq(memhv_new("big", ram, 1, &hv), 0);
+	boot(hv, 128 * MIB);	/* tasks live in [64, 320) MiB: map all of it */
+	for (uint64_t pa = 128 * MIB; pa < 384 * MIB; pa += 2 * MIB)
+		ck_assert_int_eq(memhv_map(hv, vmi_kernel_pgd(v), 4, DMAP + pa, pa,
+					   2 * MIB), 0);
+	cred = kalloc(0x40);
+	for (int i = 0; i < N; i++) {
+		gva_t t = DMAP + heap + (uint64_t)i * T_SIZE;
+		uint64_t next = i + 1 < N ? t + T_SIZE + T_TASKS : init_task() + T_TASKS;
+		int32_t pid = 1000 + i;
+		uint64_t parent = init_task();
+
+		memset(blk, 0, sizeof(blk));
+		memcpy(blk + T_TASKS, &next, 8);
+		memcpy(blk + T_PID, &pid, 4);
+		memcpy(blk + T_TGID, &pid, 4);
+		memcpy(blk + T_PARENT, &parent, 8);
+		memcpy(blk + T_RCRED, &cred, 8);
+		memcpy(blk + T_COMM, "chain", 6);
+		err |= memhv_write(hv, pa_of(t), blk, sizeof(blk));	/* no per-node
+						 * assert: each one is a pipe write */
+		if (!first)
+			first = t;
+	}
+	ck_assert_int_eq(err, 0);
+	put32(init_task() + T_PID, 0);
+	put64(init_task() + T_TASKS, first + T_TASKS);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.n, LNX_TASKS_MAX);
+	ck_assert_uint_eq(l.flags, LNX_WALK_CAP);
+	ck_assert_int_eq(l.v[LNX_TASKS_MAX - 1].pid, 1000 + (int)LNX_TASKS_MAX - 1);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_tasks_profile_without_fields_is_eopnotsupp)
+{
+	struct lnx_task_list l;
+
+	prof.off[PF_TASK_COMM] = PROFILE_NOFIELD;
+	ck_assert_int_eq(lnx_tasks(v, &l), -EOPNOTSUPP);
+	ck_assert_uint_eq(l.n, 0);
+	fake_profile(&prof);
+	prof.known[PSYM_INIT_TASK] = 0;
+	ck_assert_int_eq(lnx_tasks(v, &l), -ENOENT);
+	fake_profile(&prof);
+	prof.known[PSYM_INIT_TASK] = INIT_TASK_VA + 32 * MIB;	/* unmapped */
+	ck_assert_int_eq(lnx_tasks(v, &l), -EFAULT);
+}
+END_TEST
+
+START_TEST(test_task_read_one_and_unmapped)
+{
+	gva_t t = new_task(42, 42, init_task(), "one", 7);
+	struct lnx_task task;
+
+	ck_assert_int_eq(lnx_task_read(v, t, &task), 0);
+	ck_assert_int_eq(task.pid, 42);
+	ck_assert_uint_eq(task.uid, 7);
+	ck_assert_str_eq(task.comm, "one");
+	ck_assert_int_eq(lnx_task_read(v, 0xffffc90000000000ull, &task), -EFAULT);
+}
+END_TEST
+
+/* A two-level xarray (root shift 6, leaves shift 0): indexes below 4096. */
+static gva_t xa_root, xa_leaf[64];
+
+static gva_t new_node(uint8_t shift)
+{
+	gva_t n = kalloc(XN_SLOTS + 64 * 8);
+
+	put(n + XN_SHIFT, &shift, 1);
+	return n;
+}
+
+static void idr_init(void)
+{
+	xa_root = new_node(6);
+	memset(xa_leaf, 0, sizeof(xa_leaf));
+	put64(INIT_PID_NS_VA + VSLIDE + NS_IDR + XA_HEAD, xa_root | 2);
+}
+
+static void idr_set(uint32_t index, uint64_t entry)
+{
+	unsigned int hi = index >> 6, lo = index & 63;
+
+	if (!xa_leaf[hi]) {
+		xa_leaf[hi] = new_node(0);
+		put64(xa_root + XN_SLOTS + hi * 8, xa_leaf[hi] | 2);
+	}
+	put64(xa_leaf[hi] + XN_SLOTS + lo * 8, entry);
+}
+
+static gva_t new_pid(int32_t nr, gva_t task)
+{
+	gva_t p = kalloc(0x40);
+
+	put32(p + PID_NUMBERS, (uint32_t)nr);
+	put64(p + PID_TASKS, task ? task + T_PIDLINKS : 0);
+	return p;
+}
+
+static gva_t add_proc(int32_t pid, int32_t tgid, const char *comm)
+{
+	gva_t t = new_task(pid, tgid, init_task(), comm, 0);
+
+	idr_set((uint32_t)pid, new_pid(pid, t));
+	return t;
+}
+
+START_TEST(test_idr_lists_leaders_skips_threads_and_taskless_pids)
+{
+	struct lnx_task_list l;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	add_proc(2, 2, "kthreadd");
+	add_proc(100, 100, "daemon");
+	add_proc(101, 100, "worker");	/* a thread of 100 */
+	add_proc(4000, 4000, "late");
+	idr_set(70, new_pid(70, 0));		/* a session id with no task */
+	idr_set(71, 0x406);			/* XA_ZERO_ENTRY */
+	idr_set(72, (5u << 1) | 1);		/* a value entry */
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.flags, 0);
+	ck_assert_uint_eq(l.n, 4);
+	ck_assert_int_eq(l.v[0].pid, 1);
+	ck_assert_int_eq(l.v[1].pid, 2);
+	ck_assert_int_eq(l.v[2].pid, 100);
+	ck_assert_str_eq(l.v[2].comm, "daemon");
+	ck_assert_int_eq(l.v[3].pid, 4000);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_and_task_list_agree)
+{
+	gva_t t[50];
+	struct lnx_task_list a, b;
+
+	idr_init();
+	for (int i = 0; i < 50; i++)
+		t[i] = add_proc(300 + i * 37, 300 + i * 37, "p");
+	link_list(t, 50);
+	ck_assert_int_eq(lnx_tasks(v, &a), 0);
+	ck_assert_int_eq(lnx_tasks_idr(v, &b), 0);
+	ck_assert_uint_eq(a.n, 50);
+	ck_assert_uint_eq(b.n, 50);
+	for (size_t i = 0; i < 50; i++)
+		ck_assert_uint_eq(a.v[i].addr, b.v[i].addr);
+	ck_assert_uint_eq(a.flags | b.flags, 0);
+	lnx_task_list_release(&a);
+	lnx_task_list_release(&b);
+}
+END_TEST
+
+START_TEST(test_idr_node_pointing_at_root_sets_cycle)
+{
+	struct lnx_task_list l;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	put64(xa_root + XN_SLOTS + 5 * 8, xa_root | 2);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_CYCLE);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_shared_node_is_walked_once)
+{
+	struct lnx_task_list l;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	for (int i = 1; i < 64; i++)	/* every slot the same child */
+		put64(xa_root + XN_SLOTS + i * 8ull, xa_leaf[0] | 2);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_CYCLE);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_node_with_wrong_shift_sets_bad)
+{
+	struct lnx_task_list l;
+	uint8_t shift = 12;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	add_proc(200, 200, "lost");
+	put(xa_leaf[200 >> 6] + XN_SHIFT, &shift, 1);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+	shift = 63;	/* not a multiple of 6 at the root */
+	put(xa_root + XN_SHIFT, &shift, 1);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_leaf_entry_above_last_level_sets_bad)
+{
+	struct lnx_task_list l;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	put64(xa_root + XN_SLOTS + 9 * 8, new_pid(9, new_task(9, 9, init_task(), "x", 0)));
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_unmapped_node_and_pid_set_fault)
+{
+	struct lnx_task_list l;
+
+	idr_init();
+	add_proc(1, 1, "init");
+	put64(xa_root + XN_SLOTS + 7 * 8, 0xffffc90000000000ull | 2);
+	idr_set(2, 0xffffc90000004000ull);	/* struct pid unmapped */
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_FAULT);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_deepest_legal_chain_is_walked)
+{
+	struct lnx_task_list l;
+	gva_t parent = 0, head = 0;
+
+	for (int shift = 60; shift >= 0; shift -= 6) {
+		gva_t n = new_node((uint8_t)shift);
+
+		if (parent)
+			put64(parent + XN_SLOTS, n | 2);
+		else
+			head = n;
+		parent = n;
+	}
+	put64(parent + XN_SLOTS + 8, new_pid(1, new_task(1, 1, init_task(), "deep", 0)));
+	put64(INIT_PID_NS_VA + VSLIDE + NS_IDR + XA_HEAD, head | 2);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, 0);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_pid_number_mismatch_sets_bad)
+{
+	struct lnx_task_list l;
+	gva_t t = new_task(10, 10, init_task(), "liar", 0);
+
+	idr_init();
+	idr_set(10, new_pid(11, t));
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, LNX_WALK_BAD);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_task_under_two_pids_listed_once)
+{
+	struct lnx_task_list l;
+	gva_t t = new_task(10, 10, init_task(), "twice", 0);
+
+	idr_init();
+	idr_set(10, new_pid(10, t));
+	idr_set(11, new_pid(10, t));
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert(l.flags & LNX_WALK_CYCLE);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
+START_TEST(test_idr_lone_head_entry_and_empty_tree)
+{
+	struct lnx_task_list l;
+	gva_t head = INIT_PID_NS_VA + VSLIDE + NS_IDR + XA_HEAD;
+
+	put64(head, 0);
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n + l.flags, 0);
+	put64(head, new_pid(0, new_task(0, 0, init_task(), "zero", 0)));
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.flags, 0);
+	lnx_task_list_release(&l);
+	prof.off[PF_XA_NODE_SLOTS] = PROFILE_NOFIELD;
+	ck_assert_int_eq(lnx_tasks_idr(v, &l), -EOPNOTSUPP);
+}
+END_TEST
+
+static Suite *lnx_task_suite(void)
+{
+	Suite *s = suite_create("lnx_task");
+	TCase *li = tcase_create("list"), *id = tcase_create("idr");
+
+	tcase_add_checked_fixture(li, setup, teardown);
+	tcase_add_checked_fixture(id, setup, teardown);
+	tcase_set_timeout(li, 120);
+	tcase_add_test(li, test_tasks_normal_list_reads_every_field);
+	tcase_add_test(li, test_tasks_empty_list_is_empty_and_clean);
+	tcase_add_test(li, test_tasks_cycle_avoiding_head_sets_cycle);
+	tcase_add_test(li, test_tasks_self_loop_sets_cycle);
+	tcase_add_test(li, test_tasks_next_into_unmapped_memory_sets_fault);
+	tcase_add_test(li, test_tasks_null_or_user_next_stops_with_flag);
+	tcase_add_test(li, test_tasks_unterminated_comm_is_truncated_and_bad);
+	tcase_add_test(li, test_tasks_absurd_pids_are_kept_and_bad);
+	tcase_add_test(li, test_tasks_unreadable_cred_and_mm_keep_task_flag_bad);
+	tcase_add_test(li, test_tasks_million_node_chain_stops_at_cap);
+	tcase_add_test(li, test_tasks_profile_without_fields_is_eopnotsupp);
+	tcase_add_test(li, test_task_read_one_and_unmapped);
+	tcase_add_test(id, test_idr_lists_leaders_skips_threads_and_taskless_pids);
+	tcase_add_test(id, test_idr_and_task_list_agree);
+	tcase_add_test(id, test_idr_node_pointing_at_root_sets_cycle);
+	tcase_add_test(id, test_idr_shared_node_is_walked_once);
+	tcase_add_test(id, test_idr_node_with_wrong_shift_sets_bad);
+	tcase_add_test(id, test_idr_leaf_entry_above_last_level_sets_bad);
+	tcase_add_test(id, test_idr_unmapped_node_and_pid_set_fault);
+	tcase_add_test(id, test_idr_deepest_legal_chain_is_walked);
+	tcase_add_test(id, test_idr_pid_number_mismatch_sets_bad);
+	tcase_add_test(id, test_idr_task_under_two_pids_listed_once);
+	tcase_add_test(id, test_idr_lone_head_entry_and_empty_tree);
+	suite_add_tcase(s, li);
+	suite_add_tcase(s, id);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(lnx_task_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
