@@ -11,6 +11,11 @@
 #   lab.sh run NAME CMD...                run CMD in the guest (its exit status)
 #   lab.sh stop NAME | stopall | list
 #
+# start prints NAME DIR RAM GDB QMP UPCALL GT KEY CONSOLE VMLINUX SYSMAP PROFILE
+# PID CPU ABI BOOT_MS as KEY=VALUE lines. KEY is the guest's upcall key, 32 raw
+# random bytes (in the guest: /etc/upcalld/agent.key). gt.sock takes one client
+# at a time: while a lab test (labsup) holds it, "lab.sh run" waits.
+#
 # Environment: UPCALLD_LAB_CACHE (/var/cache/upcalld-lab), UPCALLD_LAB_RUN
 # (/tmp/upcalld-lab), UPCALLD_BUILD (<repo>/build), UPCALLD_LAB_SESSION (set by
 # run-lab.sh: stopall then stops only that session's guests),

@@ -190,7 +190,9 @@ START_TEST(test_start_with_bad_name_fails)
 	longname[sizeof(longname) - 1] = '\0';
 	ck_assert_int_eq(lab_start(longname, NULL, &g), -EINVAL);
 	ck_assert_int_eq(g.gt_fd, -1);
-	ck_assert_int_lt(lab_start("../escape", NULL, &g), 0);
+	ck_assert_int_eq(lab_start("../escape", NULL, &g), -EINVAL);
+	ck_assert_int_eq(g.gt_fd, -1);
+	ck_assert_int_eq(lab_start("", NULL, &g), -EINVAL);
 	ck_assert_int_eq(g.gt_fd, -1);
 }
 END_TEST

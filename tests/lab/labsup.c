@@ -197,6 +197,24 @@ static int lab_connect(const char *path)
 	return fd;
 }
 
+/* The names lab.sh accepts: [A-Za-z0-9][A-Za-z0-9_.-]*, shorter than 64. */
+static bool lab_name_ok(const char *name)
+{
+	size_t i, n = name ? strlen(name) : 0;
+
+	if (n == 0 || n >= sizeof(((struct lab_guest *)0)->name))
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
 int lab_start(const char *name, const struct lab_opts *o, struct lab_guest *g)
 {
 	char script[LAB_PATH_MAX], *text;
@@ -205,7 +223,7 @@ int lab_start(const char *name, const struct lab_opts *o, struct lab_guest *g)
 
 	memset(g, 0, sizeof(*g));
 	g->gt_fd = -1;
-	if (!name || !*name || strlen(name) >= sizeof(g->name))
+	if (!lab_name_ok(name))
 		return -EINVAL;
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	rc = lab_script(script, sizeof(script));

@@ -25,14 +25,15 @@ for t in "$@"; do
 		continue
 	fi
 	out=$("$t" 2>&1); rc=$?
-	printf '%s\n' "$out" | grep -v '^Running suite' |
-		grep -E '%: Checks:|:[EF]:|lab: error|labsup|lab_'
+	printf '%s\n' "$out" | grep -E '%: Checks:|:[EF]:'
 	n=$(printf '%s\n' "$out" |
 		sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' |
 		awk '{c+=$1;f+=$2;e+=$3} END{print c+0, f+e+0}')
 	checks=${n% *} f=${n#* }
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1; printf '%s\n' "$out" | tail -n 20
+	elif [ "$f" -ne 0 ]; then	# what lab.sh / labsup said about it
+		printf '%s\n' "$out" | grep -E '^(lab|labsup|lab_[a-z]+):' | tail -n 20
 	fi
 	pass=$((pass + checks - f)); [ $pass -lt 0 ] && pass=0
 	fail=$((fail + f))
