@@ -46,6 +46,7 @@ void rule_set_free(struct rule_set *s)
 	rule_names_release(&s->list_names);
 	rule_names_release(&s->macro_names);
 	rule_names_release(&s->trig_names);
+	rule_names_release(&s->real_paths);
 	rule_arena_release(&s->arena);
 	free(s);
 }
@@ -149,35 +150,10 @@ int rule_set_finish(struct rule_set *s)
 	return build_index(s);
 }
 
-static size_t file_rank(const struct rule_set *s, const char *file)
-{
-	for (size_t i = 0; file && i < s->nfiles; i++)
-		if (!strcmp(s->files[i], file))
-			return i;
-	return SIZE_MAX;
-}
-
-/* Errors of this load in file order, then line:column (stable). */
+/* Errors of this load in the set's file order, then line:column. */
 void rule_set_sort_errors(const struct rule_set *s, size_t first)
 {
-	struct rule_errors *e = s->errs;
-
-	for (size_t i = first + 1; i < e->n; i++) {
-		struct rule_error x = e->v[i];
-		size_t rx = file_rank(s, x.file), j = i;
-
-		while (j > first) {
-			const struct rule_error *p = &e->v[j - 1];
-			size_t rp = file_rank(s, p->file);
-
-			if (rp < rx || (rp == rx && (p->line < x.line ||
-			    (p->line == x.line && p->col <= x.col))))
-				break;
-			e->v[j] = e->v[j - 1];
-			j--;
-		}
-		e->v[j] = x;
-	}
+	rule_errors_sort_files(s->errs, first, s->files, s->nfiles);
 }
 
 void rule_set_stats(const struct rule_set *s, struct rule_set_stats *st)

@@ -243,6 +243,13 @@ void rule_errors_warn(struct rule_errors *e, const char *file,
 		      unsigned int line, unsigned int col, const char *fmt, ...);
 /* "file:line:col: error: msg" (the parts that exist). Returns snprintf's. */
 int rule_error_format(const struct rule_error *err, char *buf, size_t len);
+/*
+ * Sort entries [first, n) by file, then line and column (stable). Files
+ * rank in the order of files[] (may be NULL), others by first appearance.
+ */
+void rule_errors_sort_files(struct rule_errors *e, size_t first,
+			    const char *const *files, size_t nfiles);
+void rule_errors_sort(struct rule_errors *e, size_t first);
 /* One line per error, then "... N more errors" if some were dropped. */
 void rule_errors_print(const struct rule_errors *e, FILE *f);
 

@@ -120,6 +120,7 @@ struct rule_set {
 	struct rule_seg *segs;
 	size_t nsegs, asegs;
 	struct rule_names rule_names, list_names, macro_names, trig_names;
+	struct rule_names real_paths;	/* files loaded (realpath) */
 	/* per trigger: its enabled rules, trig_rules[trig_first[t] ..] */
 	uint32_t *trig_first, *trig_count, *trig_rules;
 	struct rule_errors *errs;	/* while loading */

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,35 @@ static int load_text(struct rule_set *s, const char *name, const char *buf,
 	return rc == -EINVAL ? 0 : rc;	/* errors are in errs: go on */
 }
 
+/* The same file named twice (a directory and explicitly): load it once. */
+static bool seen_before(struct rule_set *s, const char *path)
+{
+	char *real = realpath(path, NULL), *copy;
+
+	if (!real)
+		return false;	/* reading it will report why */
+	if (rule_names_get(&s->real_paths, real, strlen(real)) >= 0) {
+		rule_errors_warn(s->errs, path, 0, 0, "already loaded as %s; "
+				 "skipped", real);
+		free(real);
+		return true;
+	}
+	copy = rule_arena_strndup(&s->arena, real, strlen(real));
+	if (copy)
+		rule_names_put(&s->real_paths, copy, 0);
+	free(real);
+	return false;
+}
+
 static int load_file(struct rule_set *s, const char *path)
 {
 	char *buf;
 	size_t len;
-	int rc = rule_yaml_read_file(path, &buf, &len, s->errs);
+	int rc;
+
+	if (seen_before(s, path))
+		return 0;
+	rc = rule_yaml_read_file(path, &buf, &len, s->errs);
 
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : 0;

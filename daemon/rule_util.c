@@ -308,6 +308,58 @@ void rule_errors_print(const struct rule_errors *e, FILE *f)
 		fprintf(f, "... and %zu more errors not shown\n", e->dropped);
 }
 
+static size_t file_rank(const char *file, const char *const *files,
+			size_t nfiles, const struct rule_errors *e, size_t first)
+{
+	if (!file)
+		return 0;
+	for (size_t i = 0; i < nfiles; i++)
+		if (!strcmp(files[i], file))
+			return i + 1;
+	for (size_t i = first; i < e->n; i++)	/* else first appearance */
+		if (e->v[i].file && !strcmp(e->v[i].file, file))
+			return nfiles + 1 + i;
+	return SIZE_MAX;
+}
+
+void rule_errors_sort_files(struct rule_errors *e, size_t first,
+			    const char *const *files, size_t nfiles)
+{
+	size_t n = e->n > first ? e->n - first : 0;
+	size_t *rank = n ? malloc(n * sizeof(*rank)) : NULL;
+
+	if (!rank)
+		return;
+	for (size_t i = 0; i < n; i++)
+		rank[i] = file_rank(e->v[first + i].file, files, nfiles, e,
+				    first);
+	/* insertion sort: stable, and the list is capped and mostly sorted */
+	for (size_t i = 1; i < n; i++) {
+		struct rule_error x = e->v[first + i];
+		size_t rx = rank[i], j = i;
+
+		while (j > 0) {
+			const struct rule_error *p = &e->v[first + j - 1];
+			size_t rp = rank[j - 1];
+
+			if (rp < rx || (rp == rx && (p->line < x.line ||
+			    (p->line == x.line && p->col <= x.col))))
+				break;
+			e->v[first + j] = *p;
+			rank[j] = rp;
+			j--;
+		}
+		e->v[first + j] = x;
+		rank[j] = rx;
+	}
+	free(rank);
+}
+
+void rule_errors_sort(struct rule_errors *e, size_t first)
+{
+	rule_errors_sort_files(e, first, NULL, 0);
+}
+
 int rule_grow(void **p, size_t *alloc, size_t need, size_t size)
 {
 	size_t na;
