@@ -479,6 +479,27 @@ START_TEST(test_very_deep_chain_is_cut_at_depth_cap)
 }
 END_TEST
 
+START_TEST(test_walk_budget_keeps_listing_files_with_empty_paths)
+{
+	gva_t f = new_file(chain(LNX_PATH_DEPTH, "d"), w.root_mnt, w.reg_inode);
+	gva_t arr = alloc_obj(LNX_FDS_MAX * 8);
+	gva_t t = new_task_at(arr, NULL, 0, LNX_FDS_MAX);
+
+	for (size_t i = 0; i < LNX_FDS_MAX; i++)
+		w64(arr + i * 8, i == LNX_FDS_MAX - 1 ? w.sock_file : f);
+	ck_assert_int_eq(files_of(t), 0);
+	ck_assert_uint_eq(fl.n, LNX_FDS_MAX);
+	ck_assert_uint_eq(fl.flags, LNX_WALK_CAP);
+	ck_assert(!fl.v[0].path_truncated);
+	ck_assert_uint_eq(strlen(fl.v[0].path), LNX_PATH_DEPTH * 2);
+	ck_assert(fl.v[LNX_FDS_MAX - 2].path_truncated);
+	ck_assert_str_eq(fl.v[LNX_FDS_MAX - 2].path, "");
+	ck_assert_uint_eq(fl.v[LNX_FDS_MAX - 2].ino, 4242);
+	/* Names that need no walk are still given. */
+	ck_assert_str_eq(fl.v[LNX_FDS_MAX - 1].path, "socket:[12345]");
+}
+END_TEST
+
 START_TEST(test_long_names_within_limit_are_complete)
 {
 	char name[301], want[1024] = "";
@@ -611,6 +632,7 @@ static Suite *lnx_file_suite(void)
 	tcase_add_test(tc, test_dentry_parent_cycle_stops_with_cycle_flag);
 	tcase_add_test(tc, test_chain_of_exactly_depth_cap_is_complete);
 	tcase_add_test(tc, test_very_deep_chain_is_cut_at_depth_cap);
+	tcase_add_test(tc, test_walk_budget_keeps_listing_files_with_empty_paths);
 	tcase_add_test(tc, test_long_names_within_limit_are_complete);
 	tcase_add_test(tc, test_path_longer_than_cap_keeps_tail_and_is_truncated);
 	tcase_add_test(tc, test_absurd_name_length_is_cut_not_read);

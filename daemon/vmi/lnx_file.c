@@ -28,6 +28,14 @@
 
 #define FD_CHUNK (HV_PAGE_SIZE / sizeof(gva_t))
 
+/*
+ * Dentry steps and mount crossings for all paths of one call: LNX_FDS_MAX
+ * files each LNX_PATH_DEPTH deep would be 16M steps, seconds of reads a
+ * hostile guest could make us spend. Past this, files are still listed
+ * (fd, kind, inode) but their paths are left empty and truncated.
+ */
+#define FILE_WALK_STEPS (1u << 20)
+
 /* Scratch for one lnx_files() call; heap-allocated, it is several KiB. */
 struct fwalk {
 	struct vmi *v;
@@ -38,6 +46,7 @@ struct fwalk {
 	gva_t trail[LNX_PATH_DEPTH];	/* dentries walked, for cycle checks */
 	gva_t mtrail[LNX_PATH_DEPTH];	/* mounts crossed, likewise */
 	gva_t fds[FD_CHUNK];
+	size_t steps_left;		/* FILE_WALK_STEPS budget */
 };
 
 static const enum profile_field file_fields[] = {
@@ -168,7 +177,9 @@ static unsigned int walk_path(struct fwalk *w, gva_t d, gva_t mnt)
 
 	if (read_kptr(w, mnt + off(w, PF_VFSMOUNT_ROOT), &root))
 		return LNX_WALK_FAULT;
-	for (;;) {
+	for (;; w->steps_left--) {
+		if (!w->steps_left)
+			return LNX_WALK_CAP;
 		if (d == root) {
 			int r = cross_mount(w, &d, &mnt);
 
@@ -450,6 +461,7 @@ int lnx_files(struct vmi *v, const struct lnx_task *t, struct lnx_file_list *out
 	w->v = v;
 	w->p = vmi_profile(v);
 	w->out = out;
+	w->steps_left = FILE_WALK_STEPS;
 	err = fdt_walk(w, t->addr);
 	free(w);
 	if (err) {
