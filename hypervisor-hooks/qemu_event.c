@@ -112,10 +112,11 @@ int qemu_event_stop(struct qemu_hv *q)
 	if (q->run == QEMU_STOPPED)
 		return 0;
 	err = gdbrsp_interrupt(&q->rsp);
-	if (!err)
-		err = wait_stop(q, &p, &len);
 	if (err)
 		return qemu_fail(q, err, "interrupt");
+	err = wait_stop(q, &p, &len);
+	if (err)
+		return err;
 	/* A breakpoint hit may have crossed our interrupt: keep it. */
 	err = classify_stop(q, p, len, &ev);
 	if (err == STOP_EVENT) {
@@ -137,8 +138,9 @@ static int step_over(struct qemu_hv *q)
 	if (!qemu_bp_find(q, q->at_addr))
 		return 0;	/* cleared meanwhile: nothing to step over */
 	err = qemu_bp_cmd(q, false, q->at_addr);
-	if (!err)
-		err = gdbrsp_command(&q->rsp, "s", true, &p, &len);
+	if (err)
+		return err;
+	err = gdbrsp_command(&q->rsp, "s", true, &p, &len);
 	if (err)
 		return qemu_fail(q, err, "step over breakpoint");
 	q->cur_vcpu = -1;
