@@ -1,0 +1,597 @@
+/*
+ * upcall.c - the upcall client: one non-blocking state machine per guest
+ * (transport connection, send queue, frame decoder, outstanding requests),
+ * driven by the daemon's poll loop. See upcall.h for the contract.
+ *
+ * Every frame the guest sends is hostile input: it is matched to a request
+ * by id AND nonce only after its MACs verify, its frames must come in
+ * order, and the whole answer is capped. Whatever fails is a finding, and
+ * never stops the other guests served by the same loop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "upcall.h"
+
+#define RECENT_IDS 64u			/* ended requests, for stale details */
+#define READS_PER_CALL 64u		/* fairness between guests */
+#define NS_PER_MS 1000000ull
+
+struct upcall_pending {
+	bool used;
+	uint64_t id;
+	uint8_t nonce[WIRE_NONCE_LEN];
+	unsigned int query;
+	int32_t pid;
+	uint64_t submit_ns, deadline_ns;
+	void (*done)(void *arg, struct upcall_result *res);
+	void *arg;
+	struct upcall_result *res;	/* created on the first frame */
+	uint32_t next_seq;
+};
+
+struct upcall {
+	char guest[64];
+	struct xport *xp;
+	struct wire_key *key;
+	struct wire_rx rx;
+	void (*on_finding)(void *arg, const struct upcall_finding *f);
+	void *arg;
+	uint64_t next_id;
+	struct upcall_pending pend[UPCALL_INFLIGHT_MAX];
+	size_t npend;
+	uint64_t recent[RECENT_IDS];
+	unsigned int recent_pos;
+	/* send queue: whole request frames; tx_frame = start of the head one */
+	uint8_t tx[UPCALL_TX_MAX];
+	size_t tx_off, tx_len, tx_frame;
+	uint64_t reconnect_at, backoff, backoff_min, backoff_max;
+	struct upcall_stats st;
+};
+
+uint64_t upcall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void finding_v(struct upcall *u, enum upcall_reason why, uint64_t id,
+		      unsigned int query, const char *fmt, va_list ap)
+{
+	struct upcall_finding f = { .reason = why, .guest = u->guest,
+				    .req_id = id, .query = query };
+
+	vsnprintf(f.detail, sizeof(f.detail), fmt, ap);
+	u->st.findings[why]++;
+	if (u->on_finding)
+		u->on_finding(u->arg, &f);
+}
+
+__attribute__((format(printf, 5, 6)))
+static void finding(struct upcall *u, enum upcall_reason why, uint64_t id,
+		    unsigned int query, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	finding_v(u, why, id, query, fmt, ap);
+	va_end(ap);
+}
+
+static struct upcall_pending *find_pending(struct upcall *u, uint64_t id)
+{
+	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++)
+		if (u->pend[i].used && u->pend[i].id == id)
+			return &u->pend[i];
+	return NULL;
+}
+
+static bool recently_ended(const struct upcall *u, uint64_t id)
+{
+	for (size_t i = 0; i < RECENT_IDS; i++)
+		if (u->recent[i] == id)
+			return true;
+	return false;
+}
+
+/* End a request: free its slot first, so the callback may submit again. */
+static void finish(struct upcall *u, struct upcall_pending *p,
+		   enum upcall_reason why, const char *detail, uint64_t now)
+{
+	struct upcall_result *res = p->res;
+	void (*done)(void *, struct upcall_result *) = p->done;
+	void *arg = p->arg;
+
+	if (!res)
+		res = upcall_result_new(p->id, p->query);
+	if (res) {
+		res->reason = why;
+		res->pid = p->pid;
+		res->rtt_ns = now - p->submit_ns;
+		snprintf(res->detail, sizeof(res->detail), "%s",
+			 detail ? detail : "");
+	}
+	u->recent[u->recent_pos++ % RECENT_IDS] = p->id;
+	memset(p, 0, sizeof(*p));
+	u->npend--;
+	u->st.completed++;
+	if (done && res)
+		done(arg, res);
+	else
+		upcall_result_free(res);
+}
+
+/* A finding that also ends request p with the same reason and detail. */
+__attribute__((format(printf, 5, 6)))
+static void fail(struct upcall *u, struct upcall_pending *p, uint64_t now,
+		 enum upcall_reason why, const char *fmt, ...)
+{
+	char detail[UPCALL_DETAIL_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (why != UPCALL_E_NOMEM)
+		finding(u, why, p->id, p->query, "%s", detail);
+	finish(u, p, why, detail, now);
+}
+
+int upcall_new(const struct upcall_cfg *cfg, struct xport *xp,
+	       struct upcall **out)
+{
+	struct upcall *u;
+	int ret;
+
+	if (!cfg || !xp || !out)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	snprintf(u->guest, sizeof(u->guest), "%s", cfg->guest ? cfg->guest : "");
+	ret = wire_key_new(cfg->key, &u->key);
+	if (ret < 0)
+		goto out_free;
+	ret = wire_rx_init(&u->rx);
+	if (ret < 0)
+		goto out_key;
+	/* random first id: replies meant for an earlier daemon look unknown */
+	if (RAND_bytes((unsigned char *)&u->next_id, sizeof(u->next_id)) != 1) {
+		ret = -EIO;
+		goto out_rx;
+	}
+	u->next_id = (u->next_id >> 2) + 1;
+	u->on_finding = cfg->on_finding;
+	u->arg = cfg->arg;
+	u->backoff_min = cfg->reconnect_min_ns ? cfg->reconnect_min_ns
+					       : 50 * NS_PER_MS;
+	u->backoff_max = cfg->reconnect_max_ns ? cfg->reconnect_max_ns
+					       : 2000 * NS_PER_MS;
+	u->backoff = u->backoff_min;
+	u->xp = xp;
+	*out = u;
+	return 0;
+out_rx:
+	wire_rx_release(&u->rx);
+out_key:
+	wire_key_free(u->key);
+out_free:
+	free(u);
+	return ret;
+}
+
+void upcall_free(struct upcall *u)
+{
+	uint64_t now;
+
+	if (!u)
+		return;
+	now = upcall_now_ns();
+	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++)
+		if (u->pend[i].used)
+			finish(u, &u->pend[i], UPCALL_E_CANCELLED,
+			       "client closed", now);
+	xport_free(u->xp);
+	wire_rx_release(&u->rx);
+	wire_key_free(u->key);
+	OPENSSL_cleanse(u, sizeof(*u));
+	free(u);
+}
+
+/* ---- transport ---------------------------------------------------------- */
+
+static void report_rx_end(struct upcall *u, uint64_t now);
+
+static void drop_connection(struct upcall *u, uint64_t now)
+{
+	report_rx_end(u, now);
+	xport_disconnect(u->xp);
+	/* the rest of a half-sent request frame is useless to the agent */
+	if (u->tx_off > u->tx_frame) {
+		u->tx_off = u->tx_frame +
+			wire_frame_len(wire_get32(u->tx + u->tx_frame + 44));
+		u->tx_frame = u->tx_off;
+	}
+	u->st.disconnects++;
+	u->reconnect_at = now + u->backoff;
+	u->backoff = u->backoff * 2 > u->backoff_max ? u->backoff_max
+						     : u->backoff * 2;
+}
+
+/* Length of the queued request frame starting at tx[off]. */
+static size_t tx_frame_len(const struct upcall *u, size_t off)
+{
+	return wire_frame_len(wire_get32(u->tx + off + 44));
+}
+
+static void flush(struct upcall *u, uint64_t now)
+{
+	while (u->xp->connected && u->tx_off < u->tx_len) {
+		ssize_t n = xport_write(u->xp, u->tx + u->tx_off,
+					u->tx_len - u->tx_off);
+
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			drop_connection(u, now);
+			return;
+		}
+		u->tx_off += (size_t)n;
+		u->st.bytes_out += (uint64_t)n;
+		while (u->tx_frame < u->tx_len &&
+		       u->tx_frame + tx_frame_len(u, u->tx_frame) <= u->tx_off)
+			u->tx_frame += tx_frame_len(u, u->tx_frame);
+	}
+	if (u->tx_off == u->tx_len)
+		u->tx_off = u->tx_len = u->tx_frame = 0;
+}
+
+static void try_connect(struct upcall *u, uint64_t now)
+{
+	int ret = xport_connect(u->xp);
+
+	if (ret == 0) {
+		u->st.connects++;
+		wire_rx_reset(&u->rx);
+		return;
+	}
+	u->st.last_connect_err = ret;
+	u->reconnect_at = now + u->backoff;
+	u->backoff = u->backoff * 2 > u->backoff_max ? u->backoff_max
+						     : u->backoff * 2;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int queue_frame(struct upcall *u, const struct wire_hdr *h,
+		       const uint8_t *body)
+{
+	size_t flen = wire_frame_len(h->body_len);
+
+	if (u->tx_len + flen > UPCALL_TX_MAX && u->tx_frame > 0) {
+		memmove(u->tx, u->tx + u->tx_frame, u->tx_len - u->tx_frame);
+		u->tx_len -= u->tx_frame;
+		u->tx_off -= u->tx_frame;
+		u->tx_frame = 0;
+	}
+	if (u->tx_len + flen > UPCALL_TX_MAX)
+		return -ENOBUFS;
+	if (wire_encode(u->key, h, body, u->tx + u->tx_len,
+			UPCALL_TX_MAX - u->tx_len) < 0)
+		return -EIO;
+	u->tx_len += flen;
+	return 0;
+}
+
+int upcall_submit(struct upcall *u, const struct upcall_query *q,
+		  uint64_t now_ns, uint64_t *id)
+{
+	struct wire_hdr h = { .version = WIRE_VERSION, .type = WIRE_T_REQUEST,
+			      .flags = WIRE_F_LAST };
+	uint8_t args[WIRE_FILES_ARGS_LEN] = { 0 };
+	struct upcall_pending *p = NULL;
+	int ret;
+
+	if (q->query == WIRE_Q_FILES && q->pid <= 0 && q->pid != WIRE_PID_ALL)
+		return -EINVAL;
+	if (q->query > UINT16_MAX)
+		return -EINVAL;
+	if (u->npend >= UPCALL_INFLIGHT_MAX)
+		return -EAGAIN;
+	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX && !p; i++)
+		if (!u->pend[i].used)
+			p = &u->pend[i];
+	h.query = (uint16_t)q->query;
+	h.req_id = u->next_id++;
+	if (RAND_bytes(h.nonce, WIRE_NONCE_LEN) != 1)
+		return -EIO;
+	if (q->query == WIRE_Q_FILES)
+		h.body_len = (uint32_t)wire_files_args_put(args, sizeof(args),
+							   q->pid);
+	ret = queue_frame(u, &h, args);
+	if (ret < 0)
+		return ret;
+	*p = (struct upcall_pending){
+		.used = true, .id = h.req_id, .query = q->query,
+		.pid = q->query == WIRE_Q_FILES ? q->pid : 0,
+		.submit_ns = now_ns, .deadline_ns = now_ns + q->timeout_ns,
+		.done = q->done, .arg = q->arg,
+	};
+	memcpy(p->nonce, h.nonce, WIRE_NONCE_LEN);
+	u->npend++;
+	u->st.submitted++;
+	if (id)
+		*id = h.req_id;
+	flush(u, now_ns);
+	return 0;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* The pending request an authentic header belongs to, id and nonce both. */
+static struct upcall_pending *match(struct upcall *u, const struct wire_hdr *h)
+{
+	struct upcall_pending *p = find_pending(u, h->req_id);
+
+	if (!p || CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN))
+		return NULL;
+	return p;
+}
+
+/* Frame-level checks against the request; false if p was ended. */
+static bool frame_fits(struct upcall *u, struct upcall_pending *p,
+		       const struct wire_hdr *h, uint64_t now)
+{
+	struct upcall_result *r = p->res;
+
+	if (h->query != p->query) {
+		fail(u, p, now, UPCALL_F_MALFORMED, "reply is for query %s, "
+		     "request was %s", wire_query_str(h->query),
+		     wire_query_str(p->query));
+		return false;
+	}
+	if (h->seq != p->next_seq) {
+		fail(u, p, now, UPCALL_F_MALFORMED, "frame %u arrived, "
+		     "expected frame %u", h->seq, p->next_seq);
+		return false;
+	}
+	if (r->frames + 1 > WIRE_REPLY_FRAMES_MAX ||
+	    r->body_bytes + h->body_len > WIRE_REPLY_BODY_MAX) {
+		fail(u, p, now, UPCALL_F_OVERSIZE, "reply over the cap: %u "
+		     "frames, %llu + %u body bytes", r->frames + 1,
+		     (unsigned long long)r->body_bytes, h->body_len);
+		return false;
+	}
+	if (h->status == WIRE_ST_AUTH) {
+		fail(u, p, now, UPCALL_F_AGENT_AUTH, "agent could not verify "
+		     "our request's MAC (keys differ?)");
+		return false;
+	}
+	if (h->status == WIRE_ST_VERSION) {
+		fail(u, p, now, UPCALL_F_VERSION, "agent does not speak "
+		     "protocol version %u", WIRE_VERSION);
+		return false;
+	}
+	return true;
+}
+
+static void on_frame(struct upcall *u, const struct wire_rx_event *ev,
+		     uint64_t now)
+{
+	const struct wire_hdr *h = &ev->hdr;
+	struct upcall_pending *p = find_pending(u, h->req_id);
+	char detail[UPCALL_DETAIL_LEN];
+	enum upcall_reason why;
+
+	u->st.frames_in++;
+	u->backoff = u->backoff_min;	/* a live agent answered */
+	if (h->type != WIRE_T_REPLY) {
+		finding(u, UPCALL_F_MALFORMED, h->req_id, h->query, "frame of "
+			"type %u from the guest (a reflected request?)",
+			h->type);
+		return;
+	}
+	if (!p) {
+		finding(u, UPCALL_F_STALE, h->req_id, h->query,
+			recently_ended(u, h->req_id) ?
+			"reply for request %llu, which already ended" :
+			"reply for unknown request id %llu",
+			(unsigned long long)h->req_id);
+		return;
+	}
+	if (CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN)) {
+		finding(u, UPCALL_F_NONCE, h->req_id, h->query, "reply for "
+			"request %llu carries another nonce (replay?)",
+			(unsigned long long)h->req_id);
+		return;
+	}
+	if (!p->res && !(p->res = upcall_result_new(p->id, p->query))) {
+		fail(u, p, now, UPCALL_E_NOMEM, "no memory for the answer");
+		return;
+	}
+	p->res->pid = p->pid;
+	if (!frame_fits(u, p, h, now))
+		return;
+	p->res->frames++;
+	p->res->body_bytes += h->body_len;
+	p->next_seq++;
+	if (h->status == WIRE_ST_OK || h->status == WIRE_ST_PARTIAL) {
+		why = upcall_result_add_body(p->res, ev->body, h->body_len,
+					     detail, sizeof(detail));
+		if (why != UPCALL_OK) {
+			fail(u, p, now, why, "%s", detail);
+			return;
+		}
+	}
+	if (h->flags & WIRE_F_LAST) {
+		p->res->status = h->status;
+		finish(u, p, UPCALL_OK, NULL, now);
+	}
+}
+
+static void on_reject(struct upcall *u, const struct wire_rx_event *ev,
+		      uint64_t now)
+{
+	const struct wire_hdr *h = &ev->hdr;
+	struct upcall_pending *p = ev->hdr_ok ? match(u, h) : NULL;
+	unsigned long long id = h->req_id;
+
+	switch (ev->why) {
+	case WIRE_REJ_GARBAGE:
+		finding(u, UPCALL_F_GARBAGE, 0, 0, "%llu bytes that are no "
+			"frame skipped", (unsigned long long)ev->count);
+		return;
+	case WIRE_REJ_BAD_MAC:
+		if (ev->frame_mac_bad)
+			finding(u, UPCALL_F_BAD_MAC, 0, 0, "frame MAC wrong "
+				"(header claims request %llu)", id);
+		else
+			finding(u, UPCALL_F_BAD_MAC, 0, 0, "header MAC wrong: "
+				"forged, corrupted, or another key");
+		return;
+	case WIRE_REJ_VERSION:
+		if (p)
+			fail(u, p, now, UPCALL_F_VERSION, "reply in protocol "
+			     "version %u, we speak %u", h->version, WIRE_VERSION);
+		else
+			finding(u, UPCALL_F_VERSION, id, h->query, "frame in "
+				"protocol version %u", h->version);
+		return;
+	case WIRE_REJ_OVERSIZE:
+		if (p)
+			fail(u, p, now, UPCALL_F_OVERSIZE, "frame body of %u "
+			     "bytes, cap %u", h->body_len, WIRE_FRAME_BODY_MAX);
+		else
+			finding(u, UPCALL_F_OVERSIZE, id, h->query, "frame "
+				"body of %u bytes, cap %u", h->body_len,
+				WIRE_FRAME_BODY_MAX);
+		return;
+	case WIRE_REJ_TRUNCATED:
+		if (p)
+			fail(u, p, now, UPCALL_F_TRUNCATED, "frame %u cut after "
+			     "%llu of %zu bytes", h->seq,
+			     (unsigned long long)ev->count,
+			     wire_frame_len(h->body_len));
+		else
+			finding(u, UPCALL_F_TRUNCATED, ev->hdr_ok ? id : 0,
+				ev->hdr_ok ? h->query : 0, "frame cut after "
+				"%llu bytes", (unsigned long long)ev->count);
+		return;
+	}
+}
+
+static void process(struct upcall *u, uint64_t now)
+{
+	struct wire_rx_event ev;
+	enum wire_rx_result r;
+
+	while ((r = wire_rx_next(&u->rx, u->key, &ev)) != WIRE_RX_NEED) {
+		if (r == WIRE_RX_FRAME)
+			on_frame(u, &ev, now);
+		else
+			on_reject(u, &ev, now);
+	}
+}
+
+static void report_rx_end(struct upcall *u, uint64_t now)
+{
+	struct wire_rx_event ev;
+
+	while (wire_rx_eof(&u->rx, &ev) == WIRE_RX_REJECT)
+		on_reject(u, &ev, now);
+}
+
+/* ---- event loop --------------------------------------------------------- */
+
+void upcall_on_readable(struct upcall *u, uint64_t now_ns)
+{
+	for (unsigned int i = 0; i < READS_PER_CALL && u->xp->connected; i++) {
+		size_t room;
+		uint8_t *p = wire_rx_space(&u->rx, &room);
+		ssize_t n = xport_read(u->xp, p, room);
+
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			drop_connection(u, now_ns);
+			break;
+		}
+		wire_rx_commit(&u->rx, (size_t)n);
+		u->st.bytes_in += (uint64_t)n;
+		process(u, now_ns);
+	}
+	flush(u, now_ns);
+}
+
+void upcall_on_writable(struct upcall *u, uint64_t now_ns)
+{
+	flush(u, now_ns);
+}
+
+void upcall_tick(struct upcall *u, uint64_t now_ns)
+{
+	if (!u->xp->connected && now_ns >= u->reconnect_at)
+		try_connect(u, now_ns);
+	flush(u, now_ns);
+	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++) {
+		struct upcall_pending *p = &u->pend[i];
+
+		if (!p->used || now_ns < p->deadline_ns)
+			continue;
+		fail(u, p, now_ns, UPCALL_F_DEADLINE, "no complete reply in "
+		     "%llu ms (%u frames, %llu body bytes so far)",
+		     (unsigned long long)((now_ns - p->submit_ns) / NS_PER_MS),
+		     p->res ? p->res->frames : 0,
+		     (unsigned long long)(p->res ? p->res->body_bytes : 0));
+	}
+}
+
+uint64_t upcall_next_wakeup(const struct upcall *u)
+{
+	uint64_t t = u->xp->connected ? UINT64_MAX : u->reconnect_at;
+
+	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++)
+		if (u->pend[i].used && u->pend[i].deadline_ns < t)
+			t = u->pend[i].deadline_ns;
+	return t;
+}
+
+int upcall_fd(const struct upcall *u)
+{
+	return xport_fd(u->xp);
+}
+
+short upcall_poll_events(const struct upcall *u)
+{
+	return (short)(POLLIN | (u->tx_off < u->tx_len ? POLLOUT : 0));
+}
+
+bool upcall_connected(const struct upcall *u)
+{
+	return u->xp->connected;
+}
+
+size_t upcall_inflight(const struct upcall *u)
+{
+	return u->npend;
+}
+
+const struct upcall_stats *upcall_stats(const struct upcall *u)
+{
+	return &u->st;
+}
+
+const char *upcall_guest(const struct upcall *u)
+{
+	return u->guest;
+}
