@@ -16,6 +16,8 @@ struct resolve {
 	struct rule_set *s;
 	uint32_t chain[RULE_EVAL_DEPTH_MAX + 1];	/* macros being resolved */
 	unsigned int nchain, stack;
+	uint32_t lchain[RULE_EVAL_DEPTH_MAX + 1];	/* lists being expanded */
+	unsigned int nlchain;
 	uint32_t *tmp;		/* expanded literal indexes */
 	size_t ntmp, atmp;
 };
@@ -35,16 +37,27 @@ static int expand_list(struct resolve *rs, uint32_t li, const struct rule_lit *r
 	int rc = 0;
 
 	if (l->state == 1) {
+		char chain[200] = "";
+		unsigned int k = 0;
+
+		while (k < rs->nlchain && rs->lchain[k] != li)
+			k++;
+		for (; k < rs->nlchain; k++) {
+			strncat(chain, s->lists[rs->lchain[k]].name,
+				sizeof(chain) - strlen(chain) - 1);
+			strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+		}
+		strncat(chain, l->name, sizeof(chain) - strlen(chain) - 1);
 		rule_set_err(s, ref->file, ref->line, ref->col,
-			     "list '%s' includes itself (through '%s')",
-			     l->name, ref->s);
+			     "list cycle: %s", chain);
 		return -EINVAL;
 	}
-	if (++rs->stack > RULE_EVAL_DEPTH_MAX) {
+	if (rs->nlchain >= RULE_EVAL_DEPTH_MAX) {
 		rule_set_err(s, ref->file, ref->line, ref->col,
 			     "lists nested deeper than %d", RULE_EVAL_DEPTH_MAX);
 		return -EINVAL;
 	}
+	rs->lchain[rs->nlchain++] = li;
 	l->state = 1;
 	for (size_t k = 0; k < l->n && rc == 0; k++) {
 		const struct rule_lit *it = &s->lits[l->items[k]];
@@ -59,8 +72,8 @@ static int expand_list(struct resolve *rs, uint32_t li, const struct rule_lit *r
 		if (rc == 0)
 			rs->tmp[rs->ntmp++] = l->items[k];
 	}
-	l->state = 0;
-	rs->stack--;
+	s->lists[li].state = 0;
+	rs->nlchain--;
 	return rc;
 }
 
@@ -88,16 +101,24 @@ static bool value_allowed(const struct rule_field_info *fi, const char *v)
 	return false;
 }
 
-/* Is the literal usable with this field and operator? Reports if not. */
+/*
+ * Is the literal usable with this field and operator? Reports if not, at
+ * the literal, or at the list reference via when it came from a list.
+ */
 static int check_lit(struct rule_set *s, const struct rule_node *n,
-		     const struct rule_lit *l)
+		     const struct rule_lit *l, const struct rule_lit *via)
 {
 	const struct rule_field_info *fi = rule_field_info(n->field);
+	const struct rule_lit *at = via ? via : l;
+	char from[120] = "";
 
+	if (via)
+		snprintf(from, sizeof(from), " (item of list '%.40s' at line "
+			 "%u column %u)", via->s, l->line, l->col);
 	if (fi->type == RULE_T_INT && !l->is_int) {
-		rule_set_err(s, l->file, l->line, l->col, "%s is an integer "
-			     "field: '%.64s' is not a 64-bit integer",
-			     fi->name, l->s);
+		rule_set_err(s, at->file, at->line, at->col, "%s is an integer "
+			     "field: '%.64s'%s is not a 64-bit integer",
+			     fi->name, l->s, from);
 		return -EINVAL;
 	}
 	if (fi->values && (n->op == RULE_OP_EQ || n->op == RULE_OP_NE ||
@@ -108,8 +129,9 @@ static int check_lit(struct rule_set *s, const struct rule_node *n,
 			strncat(all, k ? ", " : "", sizeof(all) - strlen(all) - 1);
 			strncat(all, fi->values[k], sizeof(all) - strlen(all) - 1);
 		}
-		rule_set_err(s, l->file, l->line, l->col, "'%.64s' is not a "
-			     "value of %s (one of: %s)", l->s, fi->name, all);
+		rule_set_err(s, at->file, at->line, at->col, "'%.64s'%s is not "
+			     "a value of %s (one of: %s)", l->s, from, fi->name,
+			     all);
 		return -EINVAL;
 	}
 	return 0;
@@ -154,20 +176,23 @@ static int resolve_cmp(struct resolve *rs, uint32_t i)
 		const struct rule_lit *l = &s->lits[n->a + k];
 		int li = n->paren && l->bare ?
 			 rule_names_get(&s->list_names, l->s, l->len) : -ENOENT;
+		size_t start = rs->ntmp;
 
 		if (li >= 0) {
 			expanded = true;
 			if ((rc = expand_list(rs, (uint32_t)li, l)) < 0)
 				return rc;
-			continue;
+		} else {
+			if ((rc = RULE_GROW(rs->tmp, rs->atmp, rs->ntmp + 1)) < 0)
+				return rc;
+			rs->tmp[rs->ntmp++] = n->a + k;
 		}
-		if ((rc = RULE_GROW(rs->tmp, rs->atmp, rs->ntmp + 1)) < 0)
-			return rc;
-		rs->tmp[rs->ntmp++] = n->a + k;
+		for (size_t j = start; j < rs->ntmp; j++)
+			if ((rc = check_lit(s, &s->nodes[i], &s->lits[rs->tmp[j]],
+					    li >= 0 ? &s->lits[n->a + k] : NULL)) < 0)
+				return rc;
+		n = &s->nodes[i];
 	}
-	for (size_t k = 0; k < rs->ntmp; k++)
-		if ((rc = check_lit(s, n, &s->lits[rs->tmp[k]])) < 0)
-			return rc;
 	if (expanded) {
 		/* make the values contiguous again: copy them to the end */
 		if (s->nlits + rs->ntmp >= RULE_NONE ||

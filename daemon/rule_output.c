@@ -28,8 +28,7 @@ static bool name_char(char c)
 }
 
 /* One %field at text[i] (after the '%'); returns the field or -EINVAL. */
-static int template_field(struct rule_set *s, struct rule_ydoc *d,
-			  struct rule_ycur *cur, const struct rule *r,
+static int template_field(struct rule_ydoc *d, struct rule_ycur *cur, const struct rule *r,
 			  const char *text, size_t i, size_t *end)
 {
 	size_t j = i;
@@ -42,6 +41,11 @@ static int template_field(struct rule_set *s, struct rule_ydoc *d,
 		j--;
 	f = j > i ? rule_field_lookup(text + i, j - i) : -ENOENT;
 	rule_ycur_pos(cur, i - 1, &line, &col);
+	if (f < 0 && j == i) {
+		rule_yerr_at(d, line, col, "'%%' in output must be followed by "
+			     "a field name (write %%%% for a literal %%)");
+		return -EINVAL;
+	}
 	if (f < 0) {
 		rule_yerr_at(d, line, col, "unknown field '%%%.*s' in output "
 			     "(write %%%% for a literal %%)",
@@ -54,7 +58,6 @@ static int template_field(struct rule_set *s, struct rule_ydoc *d,
 			     r->name, rule_field_info(f)->name);
 		return -EINVAL;
 	}
-	(void)s;
 	*end = j;
 	return f;
 }
@@ -85,7 +88,7 @@ int rule_output_parse(struct rule_set *s, struct rule_ydoc *d,
 			lit = i = i + 2;
 			continue;
 		}
-		f = template_field(s, d, &cur, r, text, i + 1, &end);
+		f = template_field(d, &cur, r, text, i + 1, &end);
 		if (f < 0) {
 			rc = -EINVAL;
 			end = i + 1;
