@@ -5,6 +5,7 @@
  * timeouts) and that stopping a guest leaves nothing behind.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -171,6 +172,34 @@ START_TEST(test_guest_has_key_and_upcall_port)
 }
 END_TEST
 
+/* Programs in build/guest (from tests/lab/guest) are copied to the guest /usr/bin. */
+START_TEST(test_guest_programs_from_build_guest_run_in_guest)
+{
+	const char *b = getenv("UPCALLD_BUILD");
+	char dir[512], cmd[600];
+	struct dirent *e;
+	DIR *d;
+
+	ck_assert_int_eq(q64_rc, 0);
+	snprintf(dir, sizeof(dir), "%s/guest", b && *b ? b : "build");
+	d = opendir(dir);
+	if (!d)
+		return;		/* none built: lab.sh copies nothing */
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(cmd, sizeof(cmd), "test -x /usr/bin/%s", e->d_name);
+		expect(&q64, cmd, 0, "");
+	}
+	closedir(d);
+	snprintf(cmd, sizeof(cmd), "%s/labproc", dir);
+	if (access(cmd, X_OK) == 0)
+		expect(&q64, "p=$(labproc -d -n lab_marker -o /tmp/held) && "
+		       "cat /proc/$p/comm && readlink /proc/$p/fd/3 && kill $p",
+		       0, "lab_marker\n/tmp/held\n");
+}
+END_TEST
+
 START_TEST(test_run_on_unconnected_guest_returns_enotconn)
 {
 	struct lab_guest g = { .gt_fd = -1 };
@@ -253,6 +282,7 @@ static Suite *lab_suite(void)
 	tcase_add_test(tq, test_large_output_is_returned_whole);
 	tcase_add_test(tq, test_timeout_returns_etimedout_and_channel_recovers);
 	tcase_add_test(tq, test_guest_has_key_and_upcall_port);
+	tcase_add_test(tq, test_guest_programs_from_build_guest_run_in_guest);
 	suite_add_tcase(s, tq);
 
 	tcase_add_unchecked_fixture(tm, max_setup, max_teardown);
