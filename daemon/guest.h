@@ -98,6 +98,9 @@ int guest_new(struct upcalld *d, const struct guest_conf *gc,
 	      const struct rule_set *rules, struct guest **out);
 void guest_free(struct guest *g);
 
+/* The guest went away: detach everything, retry later. */
+void guest_gone(struct guest *g);
+
 /* Try to attach a failed guest again. */
 int guest_retry(struct guest *g);
 

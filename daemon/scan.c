@@ -253,6 +253,14 @@ int scan_start(struct guest *g, const struct scan_req *req,
 	return 0;
 }
 
+void scan_forget_rules(struct guest *g)
+{
+	struct scan *s;
+
+	for (s = g->scan; s; s = s->next)
+		s->nrules = 0;
+}
+
 void scan_cancel_all(struct guest *g)
 {
 	struct scan *s;

@@ -15,8 +15,8 @@
  *
  * Ownership: the guest owns its scans (g->scan list). The scan owns its
  * snaps and results; the done callback borrows them and must not free the
- * scan. Rules are borrowed from the guest's rule set, which outlives them
- * (a reload cancels nothing: rule sets are kept alive until scans drain).
+ * scan. Rules are borrowed from the guest's rule set; a reload calls
+ * scan_forget_rules() before freeing the old set.
  */
 #ifndef UPCALLD_SCAN_H
 #define UPCALLD_SCAN_H
@@ -71,6 +71,9 @@ int scan_start(struct guest *g, const struct scan_req *req,
 
 /* Cancel every scan of g (done is called with s->cancelled set). */
 void scan_cancel_all(struct guest *g);
+
+/* Drop the borrowed rules of g's scans (before their set is freed). */
+void scan_forget_rules(struct guest *g);
 
 /* The rule-driven done callback: findings to alerts. arg unused. */
 void scan_rules_done(void *arg, struct scan *s);
