@@ -115,27 +115,30 @@ static long dentry_name(struct fwalk *w, gva_t d, char *name, size_t cap)
 	return (long)strnlen(name, len);
 }
 
-/* Prepend "/" + d's name. False (with *why set) when the walk must stop. */
-static bool prepend_component(struct fwalk *w, gva_t d, unsigned int *why)
+/*
+ * Prepend d's name itself, leaving room for `keep` more bytes before it
+ * (so a component is kept whole or not at all). 0 or the LNX_WALK_* reason.
+ */
+static unsigned int prepend_dname(struct fwalk *w, gva_t d, size_t keep)
 {
-	char *name = w->buf;	/* the unused front of buf is scratch */
-	long n = dentry_name(w, d, name, w->pos > 0 ? w->pos - 1 : 0);
+	/* Read into the unused front of buf, then move it into place. */
+	long n = keep <= w->pos ? dentry_name(w, d, w->buf, w->pos - keep) : -E2BIG;
 
-	if (n == -EFAULT) {
-		*why = LNX_WALK_FAULT;
-		return false;
-	}
-	if (n < 0) {
-		*why = LNX_WALK_CAP;
-		return false;
-	}
-	memmove(w->buf + w->pos - (size_t)n, name, (size_t)n);
+	if (n < 0)
+		return n == -EFAULT ? LNX_WALK_FAULT : LNX_WALK_CAP;
+	memmove(w->buf + w->pos - (size_t)n, w->buf, (size_t)n);
 	w->pos -= (size_t)n;
-	if (!prepend(w, "/", 1)) {
-		*why = LNX_WALK_CAP;
-		return false;
-	}
-	return true;
+	return 0;
+}
+
+/* Prepend "/" + d's name. 0 or the LNX_WALK_* reason to stop. */
+static unsigned int prepend_component(struct fwalk *w, gva_t d)
+{
+	unsigned int why = prepend_dname(w, d, 1);
+
+	if (!why)
+		prepend(w, "/", 1);	/* room was kept */
+	return why;
 }
 
 /* Why a walk that reached its bound stopped: a repeated node or depth. */
@@ -199,22 +202,11 @@ static unsigned int walk_path(struct fwalk *w, gva_t d, gva_t mnt)
 		if (depth == LNX_PATH_DEPTH)
 			return bound_reason(w->trail, depth);
 		w->trail[depth++] = d;
-		if (!prepend_component(w, d, &why))
+		why = prepend_component(w, d);
+		if (why)
 			return why;
 		d = parent;
 	}
-}
-
-/* Prepend d's name itself (no slash). 0 or the LNX_WALK_* reason. */
-static unsigned int prepend_dname(struct fwalk *w, gva_t d)
-{
-	long n = dentry_name(w, d, w->buf, w->pos);
-
-	if (n < 0)
-		return n == -EFAULT ? LNX_WALK_FAULT : LNX_WALK_CAP;
-	memmove(w->buf + w->pos - (size_t)n, w->buf, (size_t)n);
-	w->pos -= (size_t)n;
-	return 0;
 }
 
 /*
@@ -258,10 +250,7 @@ static unsigned int name_path(struct fwalk *w, gva_t d, gva_t mnt,
 
 	if (simple_dname_fs(magic) && is_pseudo_dentry(w, d, mnt)) {
 		prepend(w, " (deleted)", 10);
-		why = prepend_dname(w, d);
-		if (!why && !prepend(w, "/", 1))
-			why = LNX_WALK_CAP;
-		return why;
+		return prepend_component(w, d);
 	}
 	if (dentry_unlinked(w, d))
 		prepend(w, " (deleted)", 10);
@@ -291,7 +280,7 @@ static unsigned int file_name(struct fwalk *w, struct lnx_file *f, gva_t d,
 		prepend(w, tmp, (size_t)n);
 		return 0;
 	case LNX_FILE_ANON:
-		why = prepend_dname(w, d);
+		why = prepend_dname(w, d, 11);
 		if (!why && !prepend(w, "anon_inode:", 11))
 			why = LNX_WALK_CAP;
 		return why;
