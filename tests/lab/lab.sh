@@ -370,7 +370,17 @@ cmd_start() {
 		-pidfile "$dir/qemu.pid" -daemonize >"$dir/qemu.log" 2>&1 8>&- 9>&- ||
 		{ cat "$dir/qemu.log" >&2; stop_dir "$dir"; die "qemu-system-x86_64 failed to start ($dir/qemu.log)"; }
 	pid=$(guest_pid "$dir")
-	while ! gt_exec "$dir/gt.sock" "true" 400 1; do
+	# /init says "lab-init: ready" on the console once the ground-truth
+	# shell is starting; then probe it, with more patience each time (a
+	# loaded machine may take a while to fork and exec under TCG).
+	local ptmo=500
+	while :; do
+		if grep -q '^lab-init: ready' "$dir/console.log" 2>/dev/null; then
+			gt_exec "$dir/gt.sock" "true" "$ptmo" 1 && break
+			ptmo=$((ptmo * 2 > 5000 ? 5000 : ptmo * 2))
+		else
+			sleep 0.05
+		fi
 		if ! is_our_qemu "$pid" "$dir"; then
 			tail -n 20 "$dir/console.log" >&2
 			stop_dir "$dir"; die "guest $name died while booting; see $dir/console.log"
@@ -379,7 +389,6 @@ cmd_start() {
 			tail -n 20 "$dir/console.log" >&2
 			stop_dir "$dir"; die "guest $name: no ground-truth shell after ${tmo}s; see $dir/console.log"
 		fi
-		sleep 0.1
 	done
 	t1=$(now_ms)
 	cat <<EOF
