@@ -59,7 +59,7 @@ struct gdbrsp {
 	size_t cons_cap, cons_len;
 };
 
-/* --- codec (no I/O) --- */
+/* --- codec (gdbrsp_codec.c, no I/O) --- */
 
 uint8_t gdbrsp_checksum(const void *p, size_t n);
 
@@ -72,6 +72,9 @@ int gdbrsp_frame(const void *payload, size_t n, char *out, size_t cap);
 
 /* Undo '}' escaping in place; returns the new length or -EBADMSG. */
 int gdbrsp_unescape(char *buf, size_t n);
+
+/* Value of one hex digit, or -1. */
+int gdbrsp_hex_digit(unsigned char c);
 
 /* Hex bytes to binary: returns bytes written, or -EINVAL. */
 int gdbrsp_hex_decode(const char *hex, size_t n, uint8_t *out, size_t cap);
