@@ -56,7 +56,8 @@
 #define ALERT_REASON_MAX 512
 #define ALERT_TAGS_MAX 8
 #define ALERT_HOST_MAX 256
-#define ALERT_TRUNC_MARK "...[truncated]"
+/* No character any format escapes: it is appended as is. */
+#define ALERT_TRUNC_MARK "...(truncated)"
 
 /* RFC 5424 SD-ID. 32473 is the documentation PEN (RFC 5612). */
 #define ALERT_SD_ID "upcalld@32473"
