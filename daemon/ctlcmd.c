@@ -14,6 +14,7 @@
 #include "guest.h"
 #include "rule.h"
 #include "scan.h"
+#include "trig.h"
 #include "upcall.h"
 #include "upcalld.h"
 
@@ -336,6 +337,28 @@ static void ctlcmd_view(struct upcalld *d, struct ctl *c, uint64_t client,
 	}
 }
 
+/* Run the guest's interval rules now instead of at their next period. */
+static void ctlcmd_check(struct upcalld *d, struct ctl *c, uint64_t client,
+			 struct json_object *req)
+{
+	const char *name = json_object_get_string(json_object_object_get(req, "guest"));
+	struct guest *g = ctlcmd_find_guest(d, name);
+	struct json_object *r;
+	char msg[256];
+	unsigned int n;
+
+	if (!g || !g->hv) {
+		ctl_reply_error(c, client, g ? "guest is not attached" : "no such guest");
+		return;
+	}
+	n = trig_fire_intervals(g);
+	r = ctlcmd_ok();
+	snprintf(msg, sizeof(msg), "%s: %u interval trigger(s) fired; alerts follow "
+		 "when the guest has answered", g->conf.name, n);
+	json_object_object_add(r, "message", json_object_new_string(msg));
+	ctl_reply(c, client, r);
+}
+
 void ctlcmd_request(void *ctx, struct ctl *c, uint64_t client,
 		    struct json_object *req)
 {
@@ -353,6 +376,8 @@ void ctlcmd_request(void *ctx, struct ctl *c, uint64_t client,
 		ctlcmd_reload(d, c, client);
 	} else if (!strcmp(cmd, "validate")) {
 		ctlcmd_validate(d, c, client, req);
+	} else if (!strcmp(cmd, "check")) {
+		ctlcmd_check(d, c, client, req);
 	} else if (!strcmp(cmd, "ps") || !strcmp(cmd, "lsmod") || !strcmp(cmd, "lsof")) {
 		ctlcmd_view(d, c, client, cmd, req);
 	} else {

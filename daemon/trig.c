@@ -374,3 +374,12 @@ uint64_t trig_next_wakeup(const struct guest *g)
 			t = g->timers[i].due_ns;
 	return t;
 }
+
+unsigned int trig_fire_intervals(struct guest *g)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < g->ntimers && g->hv; i++, n++)
+		trig_fire(g, g->timers[i].t, NULL);
+	return n;
+}

@@ -5,6 +5,7 @@
  *     status                      counters per guest and per alert sink
  *     guests                      watched guests and their state
  *     reload                      reload rules (a bad set keeps the old one)
+ *     check GUEST                 run the guest's interval rules now
  *     validate [PATH...]          check rule files without loading them
  *     ps GUEST [--memory|--guest|--diff]
  *     lsmod GUEST [--memory|--guest|--diff]
@@ -128,7 +129,7 @@ static void print_reply(const char *cmd, struct json_object *r)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: upcallctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-		   "  status | guests | reload | validate [PATH...]\n"
+		   "  status | guests | reload | validate [PATH...] | check GUEST\n"
 		   "  ps GUEST | lsmod GUEST | lsof GUEST [PID]"
 		   "   [--memory | --guest | --diff]\n");
 }
@@ -150,6 +151,10 @@ static struct json_object *build_request(int argc, char **argv,
 		if (!strcmp(cmd, "lsof") && argc > 2)
 			json_object_object_add(req, "pid",
 					       json_object_new_int(atoi(argv[2])));
+	} else if (!strcmp(cmd, "check")) {
+		if (argc < 2)
+			goto out_usage;
+		json_object_object_add(req, "guest", json_object_new_string(argv[1]));
 	} else if (!strcmp(cmd, "validate")) {
 		paths = json_object_new_array();
 		for (i = 1; i < argc; i++)
