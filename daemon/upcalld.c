@@ -156,6 +156,23 @@ static int upcalld_load_rules(struct upcalld *d, struct rule_set **out)
 	return rc;
 }
 
+/* Rules with their own rate_limit override the hub's default. */
+static void upcalld_rule_limits(struct upcalld *d)
+{
+	size_t i, n = rule_set_nrules(d->rules);
+
+	for (i = 0; i < n; i++) {
+		const struct rule *r = rule_set_rule(d->rules, i);
+		uint64_t per_min;
+
+		if (!r->rate_limit.count || !r->rate_limit.period_ms)
+			continue;
+		per_min = r->rate_limit.count * 60000ull / r->rate_limit.period_ms;
+		alert_hub_set_rule_limit(d->hub, r->name, r->rate_limit.count,
+					 per_min ? (uint32_t)per_min : 1);
+	}
+}
+
 int upcalld_reload(struct upcalld *d)
 {
 	struct rule_set *set;
@@ -180,6 +197,7 @@ int upcalld_reload(struct upcalld *d)
 	}
 	rule_set_free(d->rules);
 	d->rules = set;
+	upcalld_rule_limits(d);
 	upcalld_log(d, LOG_NOTICE, "rules reloaded: %zu rules", rule_set_nrules(set));
 	sd_notifyf(0, "READY=1\nSTATUS=watching %zu guests, %zu rules",
 		   d->nguests, rule_set_nrules(set));
@@ -430,6 +448,7 @@ static int upcalld_start(struct upcalld *d)
 	gethostname(d->hostname, sizeof(d->hostname) - 1);
 	if ((rc = upcalld_open_hub(d)) || (rc = upcalld_signalfd(d)))
 		return rc;
+	upcalld_rule_limits(d);
 	rc = upcalld_open_ctl(d);
 	if (rc)
 		fprintf(stderr, "upcalld: control socket %s: %s\n",
