@@ -76,21 +76,26 @@ static void tls_teardown(struct tls_sink *t)
 	t->want = 0;
 }
 
-/* The one place a connection attempt or a connection ends in failure. */
-static void tls_fail(struct tls_sink *t, uint64_t now, const char *what)
+/*
+ * The one place a connection attempt or a connection ends in failure.
+ * why: the cause when known (errno text), else taken from OpenSSL.
+ */
+static void tls_fail(struct tls_sink *t, uint64_t now, const char *what,
+		     const char *why)
 {
-	char why[128] = "";
+	char buf[128] = "connection lost";
 	unsigned long e = ERR_peek_last_error();
 	long v = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
 
-	if (v != X509_V_OK)
-		snprintf(why, sizeof(why), "certificate verification failed: %s",
+	if (why)
+		snprintf(buf, sizeof(buf), "%s", why);
+	else if (v != X509_V_OK)
+		snprintf(buf, sizeof(buf), "certificate verification failed: %s",
 			 X509_verify_cert_error_string(v));
 	else if (e)
-		ERR_error_string_n(e, why, sizeof(why));
+		ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
-	alert_sink_error(&t->base, LOG_ERR, "%s %s: %s", what, t->host,
-			 why[0] ? why : "connection lost");
+	alert_sink_error(&t->base, LOG_ERR, "%s %s: %s", what, t->host, buf);
 	tls_teardown(t);
 	alert_retry_fail(&t->retry, now);
 }
@@ -161,7 +166,7 @@ static void tls_flush(struct tls_sink *t, uint64_t now)
 			continue;
 		}
 		if (ssl_wait(t, r) < 0)
-			tls_fail(t, now, "write to");
+			tls_fail(t, now, "write to", NULL);
 		break;
 	}
 	if (t->state == T_UP && !t->q.count)
@@ -187,7 +192,7 @@ static void tls_handshake(struct tls_sink *t, uint64_t now)
 		t->base.log(t->base.log_ctx, LOG_INFO, msg);
 		tls_flush(t, now);
 	} else if (ssl_wait(t, r) < 0) {
-		tls_fail(t, now, "TLS handshake with");
+		tls_fail(t, now, "TLS handshake with", NULL);
 	}
 }
 
@@ -198,6 +203,7 @@ static int tls_start_ssl(struct tls_sink *t)
 	t->ssl = SSL_new(t->ctx);
 	if (!t->ssl || !SSL_set_fd(t->ssl, t->fd))
 		return -1;
+	SSL_set_connect_state(t->ssl);
 	vp = SSL_get0_param(t->ssl);
 	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (t->host_is_ip)
@@ -216,14 +222,11 @@ static void tls_connected(struct tls_sink *t, uint64_t now)
 	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
-		char what[64];
-
-		snprintf(what, sizeof(what), "connect (%s) to", strerror(err));
-		tls_fail(t, now, what);
+		tls_fail(t, now, "connect to", strerror(err));
 		return;
 	}
 	if (tls_start_ssl(t) < 0) {
-		tls_fail(t, now, "TLS setup for");
+		tls_fail(t, now, "TLS setup for", NULL);
 		return;
 	}
 	t->state = T_HANDSHAKE;
@@ -233,7 +236,6 @@ static void tls_connected(struct tls_sink *t, uint64_t now)
 static int tls_open(struct alert_sink *s, uint64_t now)
 {
 	struct tls_sink *t = to_tls(s);
-	char what[80];
 	int one = 1, err;
 
 	tls_teardown(t);
@@ -252,8 +254,7 @@ static int tls_open(struct alert_sink *s, uint64_t now)
 
 out_err:
 	err = -errno;
-	snprintf(what, sizeof(what), "connect (%s) to", strerror(-err));
-	tls_fail(t, now, what);
+	tls_fail(t, now, "connect to", strerror(-err));
 	return err;
 }
 
@@ -307,7 +308,7 @@ static void tls_drain(struct tls_sink *t, uint64_t now)
 		if (r > 0)
 			continue;
 		if (ssl_wait(t, r) < 0)
-			tls_fail(t, now, "connection closed by");
+			tls_fail(t, now, "connection closed by", NULL);
 		else
 			t->want = t->q.count ? POLLOUT : POLLIN;
 		return;
@@ -343,7 +344,7 @@ static int64_t tls_tick(struct alert_sink *s, uint64_t now)
 		tls_open(s, now);
 	if ((t->state == T_CONNECTING || t->state == T_HANDSHAKE) &&
 	    now >= t->deadline)
-		tls_fail(t, now, "timed out connecting to");
+		tls_fail(t, now, "connect to", "timed out");
 	switch (t->state) {
 	case T_IDLE:
 		return (int64_t)alert_retry_wait(&t->retry, now);
