@@ -209,6 +209,9 @@ int rule_item_rule(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 		return -ENOMEM;
 	if (v[K_DESC] && rule_ystr(d, v[K_DESC], "desc", false, &r.desc) < 0)
 		rc = -EINVAL;
+	else if (v[K_DESC] && !(r.desc = rule_arena_strndup(&s->arena, r.desc,
+							    v[K_DESC]->n)))
+		return -ENOMEM;
 	if (v[K_TRIGGER] && parse_trigger(s, d, v[K_TRIGGER], &r.trig) < 0)
 		rc = -EINVAL;
 	if (v[K_UPCALL] && parse_objects(d, v[K_UPCALL], "upcall", &r.upcall) < 0)

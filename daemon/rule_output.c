@@ -65,11 +65,14 @@ static int template_field(struct rule_ydoc *d, struct rule_ycur *cur, const stru
 int rule_output_parse(struct rule_set *s, struct rule_ydoc *d,
 		      const struct rule_ynode *n, struct rule *r)
 {
-	const char *text = n->str;
+	/* literal spans point into this copy: the YAML tree is freed */
+	const char *text = rule_arena_strndup(&s->arena, n->str, n->n);
 	struct rule_ycur cur;
 	size_t lit = 0, i = 0;
 	int rc = 0;
 
+	if (!text)
+		return -ENOMEM;
 	rule_ycur_init(&cur, d, n);
 	r->out_first = (uint32_t)s->nsegs;
 	while (i < n->n) {
