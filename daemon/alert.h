@@ -384,6 +384,7 @@ struct alert_out {
 	bool dgram;		/* each message is one datagram */
 	bool sock;		/* send(MSG_NOSIGNAL) rather than write() */
 	size_t off;		/* stream: bytes of the head already written */
+	int err;		/* last hard write error (-errno), for the sink */
 	struct alert_queue q;
 };
 /* Send or queue; counts sent/queued/dropped on s. 0 or -errno (dropped). */

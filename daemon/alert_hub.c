@@ -18,6 +18,7 @@
  * - Sink drops are counted by the sinks; tick() logs a drop summary to the
  *   daemon's own log every summary_us when anything was dropped.
  */
+#include <limits.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,7 +502,7 @@ int alert_hub_tick(struct alert_hub *h, uint64_t now)
 	/* Pending counts are re-checked once a second. */
 	if (pending && next > 1000000)
 		next = 1000000;
-	return (int)((next + 999) / 1000);
+	return next / 1000 >= INT_MAX ? INT_MAX : (int)((next + 999) / 1000);
 }
 
 int alert_hub_reopen(struct alert_hub *h, uint64_t now)

@@ -199,6 +199,7 @@ void alert_out_close(struct alert_sink *s, struct alert_out *o)
 static int out_hard_error(struct alert_sink *s, struct alert_out *o, int err)
 {
 	alert_sink_error(s, LOG_ERR, "write: %s", strerror(-err));
+	o->err = err;
 	alert_out_close(s, o);
 	return err;
 }

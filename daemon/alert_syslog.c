@@ -160,6 +160,7 @@ struct syslog_sink {
 	struct alert_fmt fmt;
 	struct sockaddr_storage addr;
 	socklen_t alen;
+	bool udp;
 	struct alert_out out;
 	struct alert_retry retry;
 	struct alert_buf buf;
@@ -168,6 +169,20 @@ struct syslog_sink {
 static struct syslog_sink *to_syslog(struct alert_sink *s)
 {
 	return (struct syslog_sink *)s;
+}
+
+/*
+ * After a hard error the fd is gone: schedule the reconnect. Over UDP,
+ * ECONNREFUSED is an ICMP error for a datagram already counted as sent:
+ * at least that one was lost, so count it.
+ */
+static void syslog_check(struct syslog_sink *y, uint64_t now)
+{
+	if (y->out.err == -ECONNREFUSED && y->udp)
+		alert_sink_drop(&y->base, ALERT_DROP_IO, 1);
+	y->out.err = 0;
+	if (y->out.fd < 0 && !y->retry.at)
+		alert_retry_fail(&y->retry, now);
 }
 
 static int syslog_open(struct alert_sink *s, uint64_t now)
@@ -186,6 +201,7 @@ static int syslog_open(struct alert_sink *s, uint64_t now)
 	s->st.connects++;
 	alert_retry_ok(&y->retry);
 	alert_out_flush(s, &y->out);
+	syslog_check(y, now);
 	return 0;
 
 out_err:
@@ -195,13 +211,6 @@ out_err:
 	alert_sink_error(s, LOG_ERR, "connect: %s", strerror(-err));
 	alert_retry_fail(&y->retry, now);
 	return err;
-}
-
-/* After a hard error the fd is gone: schedule the reconnect. */
-static void syslog_check(struct syslog_sink *y, uint64_t now)
-{
-	if (y->out.fd < 0 && !y->retry.at)
-		alert_retry_fail(&y->retry, now);
 }
 
 static int syslog_emit(struct alert_sink *s, const struct alert *a,
@@ -321,6 +330,7 @@ int alert_syslog_new(const struct alert_sink_conf *c,
 	y->out.fd = -1;
 	y->out.dgram = y->out.sock = true;
 	r = alert_fmt_init(&y->fmt, c);
+	y->udp = t == ALERT_SYSLOG_UDP;
 	if (!r)
 		r = resolve(y, c, t);
 	if (!r)

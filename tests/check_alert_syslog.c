@@ -449,6 +449,37 @@ START_TEST(test_absent_then_restarted_receiver_gets_queued_alerts)
 }
 END_TEST
 
+START_TEST(test_udp_icmp_refusal_counts_the_lost_datagram)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	struct alert_sink_conf c = { .hostname = "h", .host = "127.0.0.1" };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct alert_sink *s;
+	char port[16];
+	struct alert a;
+
+	/* a port nobody listens on: bind one, note it, close it */
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	close(fd);
+	snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
+	c.port = port;
+	ck_assert_int_eq(alert_syslog_new(&c, ALERT_SYSLOG_UDP, &s), 0);
+	ck_assert_int_eq(alert_sink_open(s, T0), 0);
+	mk_hostile(&a);
+	alert_sink_emit(s, &a, T0);		/* goes out, ICMP comes back */
+	ck_assert_uint_eq(s->st.sent, 1);
+	usleep(50000);
+	alert_sink_emit(s, &a, T0);
+	ck_assert_uint_eq(s->st.dropped[ALERT_DROP_IO], 1);
+	ck_assert_uint_eq(s->st.queued, 1);	/* kept for the reconnect */
+	ck_assert_ptr_nonnull(strstr(s->last_error, "refused"));
+	alert_sink_free(s);
+}
+END_TEST
+
 START_TEST(test_bad_config_is_refused)
 {
 	struct alert_sink_conf c = { .path = "/tmp/" };
@@ -479,6 +510,7 @@ static Suite *syslog_suite(void)
 	tcase_add_test(t, test_cef_body_over_udp_has_no_bom_and_only_meta_sd);
 	tcase_add_test(t, test_full_receiver_queues_then_drops_counted_then_drains_in_order);
 	tcase_add_test(t, test_absent_then_restarted_receiver_gets_queued_alerts);
+	tcase_add_test(t, test_udp_icmp_refusal_counts_the_lost_datagram);
 	tcase_add_test(t, test_bad_config_is_refused);
 	suite_add_tcase(s, t);
 	return s;

@@ -488,6 +488,43 @@ START_TEST(test_server_down_queues_to_bound_then_reconnects_and_delivers)
 }
 END_TEST
 
+START_TEST(test_write_to_vanished_server_raises_no_sigpipe_and_resends)
+{
+	struct want w = { .frames = 1 };
+	unsigned long seqs[8];
+	struct alert_sink *s;
+	struct srv srv;
+	struct pki p;
+	unsigned short port;
+
+	pki_make(&p);
+	srv_start(&srv, p.good, p.srv_key, 0);
+	port = srv.port;
+	s = client(&p, port, 0);
+	w.srv = &srv;
+	emit(s, 1);
+	ck_assert(pump(s, have_frames, &w, 10000));
+	srv_stop(&srv);			/* FIN reaches us; we do not look */
+	usleep(50000);
+	emit(s, 1);			/* accepted by our kernel; RST back */
+	usleep(50000);
+	emit(s, 1);			/* EPIPE: SIGPIPE would kill us */
+	ck_assert_uint_eq(s->st.errors, 1);
+	ck_assert_ptr_nonnull(strstr(s->last_error, "write to 127.0.0.1"));
+	ck_assert_uint_eq(s->st.queued, 1);
+	/* The second was handed to TCP and is lost: the known RFC 5425 gap. */
+	ck_assert_uint_eq(s->st.sent, 2);
+	srv_start(&srv, p.good, p.srv_key, port);
+	w.srv = &srv;
+	ck_assert(pump(s, have_frames, &w, 10000));
+	ck_assert_int_eq(frames(&srv, seqs, 8), 1);
+	ck_assert_uint_eq(seqs[0], 3);
+	alert_sink_free(s);
+	srv_stop(&srv);
+	pki_free(&p);
+}
+END_TEST
+
 START_TEST(test_peer_that_never_speaks_tls_times_out)
 {
 	unsigned short port = 0;
@@ -524,6 +561,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(t, test_server_cert_for_other_name_is_refused_no_data_sent);
 	tcase_add_test(t, test_server_cert_from_untrusted_ca_is_refused_no_data_sent);
 	tcase_add_test(t, test_server_down_queues_to_bound_then_reconnects_and_delivers);
+	tcase_add_test(t, test_write_to_vanished_server_raises_no_sigpipe_and_resends);
 	tcase_add_test(t, test_peer_that_never_speaks_tls_times_out);
 	suite_add_tcase(s, t);
 	return s;
