@@ -157,6 +157,7 @@ static void put_byte(struct gdbrsp *g, char c)
 
 static void body_start(struct gdbrsp *g)
 {
+	g->body_dl = deadline_in(g->timeout_ms);
 	g->st = ST_BODY;
 	g->len = 0;
 	g->raw = 0;
@@ -180,6 +181,7 @@ static int end_packet(struct gdbrsp *g, unsigned char lo)
 	int hi = gdbrsp_hex_digit(g->csum_hi), l = gdbrsp_hex_digit(lo);
 
 	g->st = ST_IDLE;
+	g->junk = 0;
 	g->pkt[g->len < GDBRSP_PKT_MAX ? g->len : GDBRSP_PKT_MAX] = '\0';
 	if (hi < 0 || l < 0 || (unsigned char)(hi << 4 | l) != g->sum)
 		return U_BADSUM;
@@ -197,6 +199,8 @@ static int feed(struct gdbrsp *g, unsigned char c)
 	}
 	switch (g->st) {
 	case ST_IDLE:
+		if (++g->junk > GDBRSP_RUNAWAY)
+			return -EMSGSIZE;
 		if (c == '+')
 			return U_ACK;
 		if (c == '-')
@@ -244,17 +248,20 @@ static int feed(struct gdbrsp *g, unsigned char c)
 }
 
 /*
- * Read the next unit (ack, nak or packet). Peeks, then consumes exactly
- * the bytes parsed, so nothing after the unit is taken from the socket.
+ * Read the next unit (ack, nak or packet), waiting until idle_dl between
+ * units and until the packet's own deadline inside one. Peeks, then
+ * consumes exactly the bytes parsed, so nothing after the unit is taken
+ * from the socket.
  */
-static int read_unit(struct gdbrsp *g, int64_t deadline)
+static int read_unit(struct gdbrsp *g, int64_t idle_dl)
 {
 	unsigned char buf[4096];
 
 	if (g->dead)
 		return -ENODEV;
 	for (;;) {
-		int err = wait_fd(g->fd, POLLIN, deadline);
+		int err = wait_fd(g->fd, POLLIN,
+				  g->st == ST_IDLE ? idle_dl : g->body_dl);
 		if (err)
 			return err == -ETIMEDOUT ? err : (g->dead = true, -ENODEV);
 		ssize_t n = recv(g->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
@@ -382,10 +389,9 @@ int gdbrsp_recv(struct gdbrsp *g, int wait_ms, const char **pkt, size_t *len)
 		return dequeue(g, pkt, len);
 	if (g->dead)
 		return -ENODEV;
-	err = wait_fd(g->fd, POLLIN, deadline_in(wait_ms));
-	if (err)
-		return err == -ETIMEDOUT ? err : (g->dead = true, -ENODEV);
-	dl = deadline_in(g->timeout_ms);
+	dl = deadline_in(wait_ms);
+	if (g->st != ST_IDLE)	/* resume a packet cut by a timeout */
+		g->body_dl = deadline_in(g->timeout_ms);
 	for (;;) {
 		u = read_unit(g, dl);
 		if (u < 0)
@@ -397,12 +403,14 @@ int gdbrsp_recv(struct gdbrsp *g, int wait_ms, const char **pkt, size_t *len)
 		if (u == U_BADSUM) {
 			if (++badsums > GDBRSP_RETRIES)
 				return -EBADMSG;
+			/* the retransmission is due now, whatever wait_ms */
+			dl = deadline_in(g->timeout_ms);
 			err = send_ack(g, '-', dl);
 			if (err)
 				return err;
 			continue;
 		}
-		err = send_ack(g, '+', dl);
+		err = send_ack(g, '+', deadline_in(g->timeout_ms));
 		if (err)
 			return err;
 		if (u == U_OVERSIZE)

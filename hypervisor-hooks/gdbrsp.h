@@ -24,7 +24,7 @@
 #define GDBRSP_RETRIES 3	/* NAKs sent or received before giving up */
 #define GDBRSP_QUEUE 4		/* packets that arrived while awaiting an ack */
 #define GDBRSP_SKIP_MAX 1024	/* console/stray packets skipped per command */
-#define GDBRSP_RUNAWAY (16u * GDBRSP_PKT_MAX)	/* body bytes before giving up */
+#define GDBRSP_RUNAWAY (16u * GDBRSP_PKT_MAX)	/* body or junk bytes: give up */
 
 struct gdbrsp_qpkt {
 	char *data;		/* malloc'd, NUL-terminated */
@@ -41,7 +41,8 @@ struct gdbrsp {
 	int st;
 	unsigned char sum, csum_hi;
 	unsigned int bad;
-	size_t len, raw;
+	size_t len, raw, junk;
+	int64_t body_dl;	/* deadline of the packet being read */
 	char *pkt;		/* GDBRSP_PKT_MAX + 1 bytes */
 
 	struct gdbrsp_qpkt queue[GDBRSP_QUEUE];
@@ -109,8 +110,9 @@ int gdbrsp_interrupt(struct gdbrsp *g);
 
 /*
  * Receive one packet (RLE expanded, not unescaped) and ack it. wait_ms
- * bounds the wait for a packet to begin (< 0 forever, 0 poll); once begun,
- * timeout_ms bounds the rest. *pkt points into g (valid until the next
+ * bounds the wait for a packet to begin (< 0 forever, 0 poll): stray acks
+ * and junk do not extend it. Once begun, timeout_ms bounds the rest; a
+ * packet cut by that timeout is resumed by the next call. *pkt points into g (valid until the next
  * call), NUL-terminated. -ETIMEDOUT, -ENODEV, -EBADMSG (bad checksum after
  * retries, bad RLE), -EMSGSIZE (packet over the cap, skipped).
  */

@@ -274,10 +274,10 @@ int qemu_event_next(struct hv *hv, struct hv_event *ev, int timeout_ms)
 
 	if (!q->have_gdb)
 		return -EOPNOTSUPP;
-	if (q->in_event)
-		return -EBUSY;
 	if (q->rsp.dead)
 		return deliver_gone(q, ev);
+	if (q->in_event)
+		return -EBUSY;
 	if (q->pending) {
 		q->pending = false;
 		qemu_event_signal(q, false);
@@ -294,8 +294,10 @@ int qemu_event_done(struct hv *hv, const struct hv_event *ev)
 {
 	struct qemu_hv *q = (struct qemu_hv *)hv;
 
-	if (q->rsp.dead)
+	if (q->rsp.dead) {
+		q->in_event = false;
 		return -ENODEV;
+	}
 	if (!q->in_event || ev->seq != q->cur.seq)
 		return -EINVAL;
 	q->in_event = false;

@@ -348,6 +348,42 @@ START_TEST(test_slow_dripping_peer_cannot_extend_the_deadline)
 }
 END_TEST
 
+START_TEST(test_stray_acks_neither_extend_wait_nor_kill_client)
+{
+	static const struct step s[] = { { .send = "+-+" },
+					 { .delay_ms = 600, .send = "$OK#9a" },
+					 { 0 } };
+	const char *r;
+	size_t len;
+	long t0 = now_ms();
+
+	start(s);
+	ck_assert_int_eq(gdbrsp_recv(&g, 100, &r, &len), -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 100 + SLACK);
+	ck_assert(!g.dead);
+	ck_assert_int_eq(gdbrsp_recv(&g, 3000, &r, &len), 0);
+	ck_assert_str_eq(r, "OK");
+	ck_assert_uint_eq(g.garbage, 3);
+	finish();
+}
+END_TEST
+
+START_TEST(test_junk_flood_without_packets_fails_cleanly)
+{
+	static char flood[GDBRSP_RUNAWAY + 4096];
+	struct step s[] = { { .send = flood, .send_len = sizeof(flood) }, { 0 } };
+	const char *r;
+	size_t len;
+
+	memset(flood, 'x', sizeof(flood));
+	start(s);
+	ck_assert_int_eq(gdbrsp_recv(&g, 5000, &r, &len), -ENODEV);
+	ck_assert(g.dead);
+	gdbrsp_release(&g);	/* unblocks the flooding peer */
+	finish();
+}
+END_TEST
+
 START_TEST(test_command_skips_console_and_stray_stop_packets)
 {
 	/* O"hi", a stray T02, then the reply; "OK" is not console output */
@@ -534,6 +570,8 @@ static Suite *gdbrsp_suite(void)
 	tcase_add_test(n, test_recv_truncated_packet_then_close_returns_enodev);
 	tcase_add_test(n, test_recv_truncated_packet_then_silence_times_out);
 	tcase_add_test(n, test_slow_dripping_peer_cannot_extend_the_deadline);
+	tcase_add_test(n, test_stray_acks_neither_extend_wait_nor_kill_client);
+	tcase_add_test(n, test_junk_flood_without_packets_fails_cleanly);
 	tcase_add_test(n, test_command_skips_console_and_stray_stop_packets);
 	tcase_add_test(n, test_command_exit_reply_makes_client_dead);
 	tcase_add_test(n, test_packet_before_ack_is_queued_for_recv);

@@ -168,6 +168,38 @@ START_TEST(test_stub_dying_gives_one_gone_event_then_enodev)
 }
 END_TEST
 
+START_TEST(test_junk_while_running_is_skipped_not_fatal)
+{
+	struct hv_event ev;
+
+	stub_start(layout_a);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);
+	LOCKED(st.stray = true);
+	ck_assert(fd_readable(hv_event_fd(hv), 3000));
+	ck_assert_int_eq(hv_next_event(hv, &ev, 100), -EAGAIN);
+	ck_assert(stub_running());
+	LOCKED(st.hit_ms = 5; st.ran_at = now_ms());
+	ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+	ck_assert_int_eq(ev.kind, HV_EV_BREAKPOINT);
+}
+END_TEST
+
+START_TEST(test_guest_dying_during_event_gives_gone_after_done)
+{
+	struct hv_event ev;
+
+	stub_start(layout_a);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);
+	LOCKED(st.hit_ms = 5; st.ran_at = now_ms());
+	ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+	LOCKED(shutdown(st.fd, SHUT_RDWR));
+	ck_assert_int_eq(hv_event_done(hv, &ev), -ENODEV);
+	ck_assert_int_eq(hv_next_event(hv, &ev, 0), 0);
+	ck_assert_int_eq(ev.kind, HV_EV_GONE);
+	ck_assert_int_eq(hv_next_event(hv, &ev, 0), -ENODEV);
+}
+END_TEST
+
 START_TEST(test_stub_going_mute_makes_pause_fail_and_free_fast)
 {
 	long t0;
@@ -253,6 +285,8 @@ static Suite *qemu_event_suite(void)
 	tcase_add_test(c, test_clearing_bp_during_event_skips_the_step);
 	tcase_add_test(c, test_next_event_times_out_with_eagain);
 	tcase_add_test(c, test_stub_dying_gives_one_gone_event_then_enodev);
+	tcase_add_test(c, test_junk_while_running_is_skipped_not_fatal);
+	tcase_add_test(c, test_guest_dying_during_event_gives_gone_after_done);
 	tcase_add_test(c, test_stub_going_mute_makes_pause_fail_and_free_fast);
 	tcase_add_test(c, test_cr3_events_need_a_hook);
 	tcase_add_test(c, test_cr3_hook_hit_gives_cr3_event_only_on_change);

@@ -117,6 +117,7 @@ struct stub {
 	bool race;		/* ^C answered by a breakpoint stop */
 	bool die_on_cont;	/* close the socket some ms after 'c' */
 	bool mute;		/* never answer */
+	bool stray;		/* send junk once while running */
 	int steps, hits;
 	char log[8192];
 	size_t log_len;
@@ -266,6 +267,11 @@ static inline void stub_tick(struct stub *s)
 		close(s->fd);
 		s->fd = -1;
 		return;
+	}
+	if (s->stray) {
+		s->stray = false;
+		if (send(s->fd, "+-junk\x03", 7, MSG_NOSIGNAL) < 0)
+			return;
 	}
 	if (s->hit_ms >= 0 && s->nbps && now_ms() - s->ran_at >= s->hit_ms) {
 		s->running = false;
