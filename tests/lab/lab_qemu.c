@@ -206,6 +206,55 @@ START_TEST(test_getpid_breakpoint_traps_guest_syscall_and_guest_goes_on)
 }
 END_TEST
 
+/*
+ * Pause and resume in a tight loop while the guest keeps hitting the
+ * breakpoint: a hit that crosses our interrupt must come out as an event
+ * (never lost, never a stuck guest), and the guest's command completes.
+ */
+START_TEST(test_pause_resume_storm_during_breakpoint_hits_loses_nothing)
+{
+	gva_t addr = kallsyms("__x64_sys_getpid");
+	struct runner r = { .cmd = "getpid_loop 300 && echo finished" };
+	struct hv_event ev;
+	struct hv_regs regs;
+	pthread_t th;
+	unsigned int hits = 0, pauses = 0, in_pause = 0;
+
+	ck_assert_int_eq(hv_set_bp(hv, addr), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, runner_main, &r), 0);
+	for (int spins = 0; !r.done && spins < 100000; spins++) {
+		ck_assert_int_eq(hv_pause(hv), 0);
+		pauses++;
+		ck_assert_int_eq(hv_get_regs(hv, 0, &regs), 0);
+		int err = hv_next_event(hv, &ev, 0);	/* raced hit? */
+		if (err == 0) {
+			ck_assert_uint_eq(ev.regs.rip, addr);
+			in_pause++;
+			hits++;
+			ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+		} else {
+			ck_assert_int_eq(err, -EAGAIN);
+		}
+		ck_assert_int_eq(hv_resume(hv), 0);
+		err = hv_next_event(hv, &ev, 2);
+		if (err == -EAGAIN)
+			continue;
+		ck_assert_int_eq(err, 0);
+		ck_assert_uint_eq(ev.addr, addr);
+		hits++;
+		ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+	}
+	pthread_join(th, NULL);
+	ck_assert_msg(r.rc == 0 && strstr(r.out, "getpid_loop done 300"),
+		      "guest command: %d '%s'", r.rc, r.out ? r.out : "(null)");
+	free(r.out);
+	fprintf(stderr, "lab_qemu %s: %u pauses, %u getpid events (%u taken "
+		"while paused)\n", cpu, pauses, hits, in_pause);
+	ck_assert_uint_ge(hits, 300);
+	ck_assert_int_eq(hv_clear_bp(hv, addr), 0);
+}
+END_TEST
+
 START_TEST(test_free_with_breakpoint_set_leaves_guest_running)
 {
 	gva_t addr = kallsyms("__x64_sys_getpid");
@@ -230,6 +279,7 @@ static TCase *model_case(const char *name, void (*up)(void))
 	tcase_add_test(c, test_pause_reads_cr3_and_cr4_la57_matches_cpu_model);
 	tcase_add_test(c, test_proc_version_banner_is_in_guest_ram);
 	tcase_add_test(c, test_getpid_breakpoint_traps_guest_syscall_and_guest_goes_on);
+	tcase_add_test(c, test_pause_resume_storm_during_breakpoint_hits_loses_nothing);
 	tcase_add_test(c, test_free_with_breakpoint_set_leaves_guest_running);
 	return c;
 }
