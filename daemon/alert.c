@@ -108,6 +108,14 @@ static uint64_t now_clock(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void put_digits(char *p, unsigned int v, int n)
+{
+	while (n--) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 bool alert_time_str(uint64_t us, char *buf)
 {
 	time_t t = (time_t)(us / 1000000);
@@ -117,9 +125,21 @@ bool alert_time_str(uint64_t us, char *buf)
 		snprintf(buf, ALERT_TIME_MAX, "-");
 		return false;
 	}
-	snprintf(buf, ALERT_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, (unsigned int)(us % 1000000));
+	/* By hand: snprintf here was a tenth of a syslog line's cost. */
+	put_digits(buf, (unsigned int)tm.tm_year + 1900, 4);
+	buf[4] = '-';
+	put_digits(buf + 5, (unsigned int)tm.tm_mon + 1, 2);
+	buf[7] = '-';
+	put_digits(buf + 8, (unsigned int)tm.tm_mday, 2);
+	buf[10] = 'T';
+	put_digits(buf + 11, (unsigned int)tm.tm_hour, 2);
+	buf[13] = ':';
+	put_digits(buf + 14, (unsigned int)tm.tm_min, 2);
+	buf[16] = ':';
+	put_digits(buf + 17, (unsigned int)tm.tm_sec, 2);
+	buf[19] = '.';
+	put_digits(buf + 20, (unsigned int)(us % 1000000), 6);
+	memcpy(buf + 26, "Z", 2);
 	return true;
 }
 
@@ -215,20 +235,43 @@ void alert_buf_puts(struct alert_buf *b, const char *s)
 	alert_buf_put(b, s, strlen(s));
 }
 
+/* One vsnprintf into the free space; a second only if it did not fit. */
 void alert_buf_printf(struct alert_buf *b, const char *fmt, ...)
 {
+	size_t avail;
 	va_list ap;
 	int n;
 
+	if (!buf_grow(b, 64))
+		return;
+	avail = b->cap - b->len;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->p + b->len, avail, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < avail) {
+		b->len += (size_t)n;
+		return;
+	}
+	b->p[b->len] = '\0';
 	if (n < 0 || !buf_grow(b, (size_t)n))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+void alert_buf_put_i64(struct alert_buf *b, int64_t v)
+{
+	char t[24], *e = t + sizeof(t), *q = e;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do
+		*--q = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--q = '-';
+	alert_buf_put(b, q, (size_t)(e - q));
 }
 
 static size_t esc_hex(char *t, const char *pre, uint32_t cp, int digits)
@@ -283,6 +326,25 @@ static size_t esc_char(const unsigned char *p, enum alert_esc mode, char *t,
 	return n;
 }
 
+/* Printable ASCII that mode leaves alone (NUL is not: it ends runs). */
+static bool esc_plain(unsigned char c, enum alert_esc mode)
+{
+	if (c < 0x20 || c >= 0x7f)
+		return false;
+	switch (mode) {
+	case ALERT_ESC_MSG:
+		return c != '\\';
+	case ALERT_ESC_SD:
+		return c != '"' && c != '\\' && c != ']';
+	case ALERT_ESC_CEF_HDR:
+		return c != '|' && c != '\\';
+	case ALERT_ESC_CEF_EXT:
+		return c != '\\' && c != '=';
+	default:
+		return true;
+	}
+}
+
 bool alert_buf_put_esc(struct alert_buf *b, const char *s, size_t cap,
 		       enum alert_esc mode)
 {
@@ -291,8 +353,20 @@ bool alert_buf_put_esc(struct alert_buf *b, const char *s, size_t cap,
 	bool mark = cap > MARK_LEN;
 
 	while (*p && !b->err) {
+		const unsigned char *q = p;
 		char t[8];
-		size_t adv, tn = esc_char(p, mode, t, &adv);
+		size_t adv, tn;
+
+		/* Runs of plain ASCII go in one copy while far from the cap. */
+		while (esc_plain(*q, mode))
+			q++;
+		if (q > p && b->len - start + (size_t)(q - p) + MARK_LEN <= cap) {
+			alert_buf_put(b, p, (size_t)(q - p));
+			p = q;
+			safe = b->len;
+			continue;
+		}
+		tn = esc_char(p, mode, t, &adv);
 
 		if (b->len - start + tn > cap) {
 			if (mark)

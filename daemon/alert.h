@@ -151,6 +151,7 @@ void alert_buf_put(struct alert_buf *b, const void *s, size_t n);
 void alert_buf_puts(struct alert_buf *b, const char *s);
 __attribute__((format(printf, 2, 3)))
 void alert_buf_printf(struct alert_buf *b, const char *fmt, ...);
+void alert_buf_put_i64(struct alert_buf *b, int64_t v);
 /*
  * Append s escaped for mode, using at most cap bytes of output: if more
  * would be needed it stops at a character boundary and ends with

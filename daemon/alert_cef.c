@@ -56,7 +56,10 @@ static size_t fit(struct cef *c, const char *key, size_t cap, size_t keep)
 
 static void put_key(struct cef *c, const char *key)
 {
-	alert_buf_printf(c->b, "%s%s=", c->first ? "" : " ", key);
+	if (!c->first)
+		alert_buf_put(c->b, " ", 1);
+	alert_buf_puts(c->b, key);
+	alert_buf_put(c->b, "=", 1);
 	c->first = false;
 }
 
@@ -73,7 +76,7 @@ static void ext_num(struct cef *c, const char *key, long long v)
 	if (!fit(c, key, 24, MSG_RESERVE))
 		return;
 	put_key(c, key);
-	alert_buf_printf(c->b, "%lld", v);
+	alert_buf_put_i64(c->b, v);
 }
 
 /* A custom field and its label, both or neither. */

@@ -38,14 +38,20 @@ static void sd_str(struct alert_buf *b, const char *name, const char *v,
 {
 	if (!*v)
 		return;
-	alert_buf_printf(b, " %s=\"", name);
+	alert_buf_put(b, " ", 1);
+	alert_buf_puts(b, name);
+	alert_buf_put(b, "=\"", 2);
 	alert_buf_put_esc(b, v, vcap, ALERT_ESC_SD);
 	alert_buf_put(b, "\"", 1);
 }
 
-static void sd_num(struct alert_buf *b, const char *name, long long v)
+static void sd_num(struct alert_buf *b, const char *name, int64_t v)
 {
-	alert_buf_printf(b, " %s=\"%lld\"", name, v);
+	alert_buf_put(b, " ", 1);
+	alert_buf_puts(b, name);
+	alert_buf_put(b, "=\"", 2);
+	alert_buf_put_i64(b, v);
+	alert_buf_put(b, "\"", 1);
 }
 
 static void sd_tags(struct alert_buf *b, const struct alert *a, size_t vcap)
@@ -86,16 +92,17 @@ static void put_sd(struct alert_buf *b, const struct alert *a, uint64_t seq,
 		sd_str(b, "xreason", a->xreason, vcap);
 		sd_tags(b, a, vcap);
 		if (a->dups)
-			sd_num(b, "dups", (long long)a->dups);
+			sd_num(b, "dups", (int64_t)(a->dups & INT64_MAX));
 		if (a->held)
-			sd_num(b, "held", (long long)a->held);
+			sd_num(b, "held", (int64_t)(a->held & INT64_MAX));
 		if (a->summary)
 			alert_buf_puts(b, " summary=\"1\"");
 		alert_buf_puts(b, "]");
 	}
 	/* RFC 5424 7.3.1: 1..2147483647, then wraps to 1. */
-	alert_buf_printf(b, "[meta sequenceId=\"%llu\"]",
-			 (unsigned long long)((seq ? seq - 1 : 0) % 2147483647 + 1));
+	alert_buf_puts(b, "[meta sequenceId=\"");
+	alert_buf_put_i64(b, (int64_t)((seq ? seq - 1 : 0) % 2147483647 + 1));
+	alert_buf_puts(b, "\"]");
 }
 
 static void put_header(struct alert_buf *b, const struct alert_fmt *f,
@@ -103,12 +110,18 @@ static void put_header(struct alert_buf *b, const struct alert_fmt *f,
 {
 	char ts[ALERT_TIME_MAX];
 
-	alert_buf_printf(b, "<%d>1 ", (f->facility & LOG_FACMASK) |
-			 (a->priority & 7));
+	alert_buf_put(b, "<", 1);
+	alert_buf_put_i64(b, (f->facility & LOG_FACMASK) | (a->priority & 7));
+	alert_buf_put(b, ">1 ", 3);
 	alert_time_str(a->time_us, ts);
 	alert_buf_puts(b, ts);
-	alert_buf_printf(b, " %s %s %d %s ", f->hostname, f->app, f->pid,
-			 a->summary ? "summary" : "alert");
+	alert_buf_put(b, " ", 1);
+	alert_buf_puts(b, f->hostname);
+	alert_buf_put(b, " ", 1);
+	alert_buf_puts(b, f->app);
+	alert_buf_put(b, " ", 1);
+	alert_buf_put_i64(b, f->pid);
+	alert_buf_puts(b, a->summary ? " summary " : " alert ");
 }
 
 static void truncate_to(struct alert_buf *b, size_t len)
