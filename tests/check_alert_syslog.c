@@ -154,6 +154,17 @@ static int unix_rx(char *path, size_t cap)
 	return fd;
 }
 
+static void rx_done(int fd, const char *path)
+{
+	char dir[128];
+
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	unlink(path);
+	rmdir(dir);
+}
+
 static int rebind(int fd, const char *path)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -235,7 +246,7 @@ START_TEST(test_unix_dgram_message_is_rfc5424_with_escaped_sd)
 	ck_assert_str_eq(r.msg, "\xef\xbb\xbf" "a=b\\\\c\\x0ad\\x0de|f\\x1b[31m\\u0085");
 	ck_assert_uint_eq(s->st.sent, 1);
 	alert_sink_free(s);
-	close(fd);
+	rx_done(fd, path);
 }
 END_TEST
 
@@ -402,7 +413,7 @@ START_TEST(test_full_receiver_queues_then_drops_counted_then_drains_in_order)
 	gaps += 5001 - last - 1;
 	ck_assert_uint_eq(gaps, s->st.dropped[ALERT_DROP_QUEUE_FULL]);
 	alert_sink_free(s);
-	close(fd);
+	rx_done(fd, path);
 }
 END_TEST
 
@@ -445,7 +456,7 @@ START_TEST(test_absent_then_restarted_receiver_gets_queued_alerts)
 	ck_assert_int_eq(atoi(sd(&r, "meta", "sequenceId")), 4);
 	ck_assert_uint_eq(s->st.connects, 2);
 	alert_sink_free(s);
-	close(fd);
+	rx_done(fd, path);
 }
 END_TEST
 
