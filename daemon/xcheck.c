@@ -211,6 +211,7 @@ static struct xcheck_finding *xcheck_add(struct xcheck_result *r,
 struct xcheck_proc_ctx {
 	const struct xcheck_opts *o;
 	struct xcheck_result *r;
+	uint64_t m1_newest;	/* latest start time in m1: a lower bound of "then" */
 };
 
 static int xcheck_proc_cmp(const void *a, const void *b)
@@ -255,6 +256,20 @@ static void xcheck_proc_finding(struct xcheck_result *r, enum xcheck_kind k,
 	snprintf(f->detail, sizeof(f->detail), "%s", detail);
 }
 
+/*
+ * /proc shows a workqueue worker as "kworker/0:1-events" (the kernel adds
+ * the workqueue it serves); its task comm is "kworker/0:1". Same task.
+ */
+static bool xcheck_comm_eq(const char *mem, const char *ans)
+{
+	size_t n = strnlen(mem, XCHECK_COMM_LEN);
+
+	if (!strncmp(mem, ans, XCHECK_COMM_LEN))
+		return true;
+	return n < XCHECK_COMM_LEN - 1 && !strncmp(mem, "kworker/", 8) &&
+	       !strncmp(mem, ans, n) && ans[n] == '-';
+}
+
 /* m1 and m2 agree on an attribute and the answer differs: a lie. */
 static void xcheck_proc_attrs(struct xcheck_proc_ctx *c,
 			      const struct xcheck_proc *a,
@@ -264,7 +279,7 @@ static void xcheck_proc_attrs(struct xcheck_proc_ctx *c,
 	char d[XCHECK_DETAIL_LEN];
 
 	if (!strncmp(a->comm, b->comm, XCHECK_COMM_LEN) &&
-	    strncmp(a->comm, g->comm, XCHECK_COMM_LEN)) {
+	    !xcheck_comm_eq(a->comm, g->comm)) {
 		snprintf(d, sizeof(d), "memory comm \"%.15s\", guest says \"%.15s\"",
 			 a->comm, g->comm);
 		xcheck_proc_finding(c->r, XCHECK_MISMATCH, a, "comm", d);
@@ -294,7 +309,14 @@ static void xcheck_proc_visit(void *ctx, const void *v1, const void *v2,
 				    "missing from the guest's answer");
 		return;
 	}
-	if (g && !xcheck_same_proc(c->o, g, a) && !xcheck_same_proc(c->o, g, b)) {
+	/*
+	 * Whatever the agent reports was alive after m1 was taken, so if it
+	 * had started before m1 it would be in m1. One that started later and
+	 * exited before m2 is churn, not a phantom.
+	 */
+	if (g && !xcheck_same_proc(c->o, g, a) && !xcheck_same_proc(c->o, g, b) &&
+	    !(g->start_ns && c->m1_newest && c->o->start_tolerance_ns &&
+	      g->start_ns > c->m1_newest + c->o->start_tolerance_ns)) {
 		xcheck_proc_finding(c->r, XCHECK_PHANTOM, g, "",
 				    a || b ? "guest reports a process whose start "
 					     "time memory never saw"
@@ -334,6 +356,9 @@ int xcheck_procs(const struct xcheck_opts *o,
 			snprintf(f->detail, sizeof(f->detail),
 				 "guest's answer lists %zu pid(s) twice", va.dups);
 	}
+	for (size_t i = 0; i < n1; i++)
+		if (m1[i].start_ns > c.m1_newest)
+			c.m1_newest = m1[i].start_ns;
 	xcheck_merge(&v1, &v2, &va, xcheck_proc_cmp, xcheck_proc_visit, &c);
 out_free:
 	free(v1.ref);

@@ -154,8 +154,13 @@ unsigned int agent_q_procs(struct agent_reply *r)
 	return WIRE_ST_OK;
 }
 
-/* Open files of one process; -ENOENT if it is gone. */
-static int files_of(struct agent_reply *r, int pid)
+/*
+ * Open files of one process; -ENOENT if it is gone. The agent's own
+ * directory handles for this walk (skipfd, and the one opened here) exist
+ * only while it answers: memory never holds them, so they are left out
+ * rather than reported as files nobody has open.
+ */
+static int files_of(struct agent_reply *r, int pid, int skipfd)
 {
 	static uint8_t rec[WIRE_FILE_FIXED + WIRE_PATH_MAX];
 	static char link[WIRE_PATH_MAX + 1];
@@ -184,6 +189,8 @@ static int files_of(struct agent_reply *r, int pid)
 		}
 		f.pid = pid;
 		f.fd = atoi(e->d_name);
+		if (pid == getpid() && (f.fd == dirfd(d) || f.fd == skipfd))
+			continue;
 		f.link = link;
 		f.link_len = (uint16_t)n;
 		k = wire_file_put(rec, sizeof(rec), &f);
@@ -201,7 +208,7 @@ unsigned int agent_q_files(struct agent_reply *r, int32_t pid)
 	int ret;
 
 	if (pid != WIRE_PID_ALL) {
-		ret = files_of(r, pid);
+		ret = files_of(r, pid, -1);
 		if (ret == -ENOENT)
 			return WIRE_ST_NOT_FOUND;
 		return ret < 0 ? WIRE_ST_ERROR : WIRE_ST_OK;
@@ -211,7 +218,7 @@ unsigned int agent_q_files(struct agent_reply *r, int32_t pid)
 		return WIRE_ST_ERROR;
 	while (!agent_reply_done(r) && (e = readdir(d)))
 		if (all_digits(e->d_name))
-			files_of(r, atoi(e->d_name));
+			files_of(r, atoi(e->d_name), dirfd(d));
 	closedir(d);
 	return WIRE_ST_OK;
 }
