@@ -32,7 +32,7 @@
 #define RULE_FILE_MAX (16u << 20)	/* cap on one YAML file's size */
 #define RULE_STR_MAX (64u << 10)	/* cap on one YAML string */
 #define RULE_YAML_DEPTH_MAX 64		/* cap on YAML nesting */
-#define RULE_YAML_NODES_MAX (4u << 20)	/* cap on YAML nodes per file */
+#define RULE_YAML_NODES_MAX (2u << 20)	/* cap on YAML nodes per file */
 #define RULE_EXPR_DEPTH_MAX 64		/* cap on one condition's nesting */
 #define RULE_EVAL_DEPTH_MAX 256		/* cap including macro expansion */
 #define RULE_RULES_MAX 1000000u		/* cap on rules in a set */
