@@ -312,6 +312,55 @@ START_TEST(test_cache_stays_correct_past_its_capacity)
 }
 END_TEST
 
+START_TEST(test_cache_large_page_serves_its_whole_span)
+{
+	gpa_t root = new_root(), pa;
+	uint64_t before;
+
+	ck_assert_int_eq(memhv_map(hv, root, 4, 0xffff888000200000ull, 0x400000,
+				   1u << 21), 0);
+	ck_assert_int_eq(pt_translate(pt, root, 4, 0xffff888000200010ull, &pa), 0);
+	before = memhv_reads(hv);
+	for (uint64_t off = 0; off < (1u << 21); off += 4096) {
+		ck_assert_int_eq(pt_translate(pt, root, 4, 0xffff888000200000ull + off + 8,
+					      &pa), 0);
+		ck_assert_uint_eq(pa, 0x400000 + off + 8);
+	}
+	ck_assert_uint_eq(memhv_reads(hv), before);
+	ck_assert_uint_eq(pt->misses, 1);
+	/* another root mapping the same va elsewhere is not served from it */
+	gpa_t other = new_root();
+
+	ck_assert_int_eq(memhv_map(hv, other, 4, 0xffff888000200000ull, 0x800000,
+				   1u << 21), 0);
+	ck_assert_int_eq(pt_translate(pt, other, 4, 0xffff888000200000ull, &pa), 0);
+	ck_assert_uint_eq(pa, 0x800000);
+	ck_assert_uint_eq(pt->misses, 2);
+}
+END_TEST
+
+START_TEST(test_cache_1g_page_past_ram_end_stays_erange)
+{
+	struct hv *big;
+	struct pt *p2 = malloc(sizeof(*p2));
+	gpa_t root, pa;
+
+	/* 1 GiB + 1 MiB of RAM, one 1 GiB page at 0 and one at 1 GiB */
+	ck_assert_int_eq(memhv_new("big", (1ull << 30) + (1u << 20), 1, &big), 0);
+	ck_assert_int_eq(memhv_set_alloc(big, 0x100000, 0x200000), 0);
+	ck_assert_int_eq(memhv_alloc_page(big, &root), 0);
+	ck_assert_int_eq(memhv_map(big, root, 4, 0xffff888040000000ull, 1ull << 30,
+				   1ull << 30), 0);
+	pt_init(p2, big);
+	ck_assert_int_eq(pt_translate(p2, root, 4, 0xffff888040000000ull, &pa), 0);
+	ck_assert_uint_eq(pa, 1ull << 30);
+	/* same 2 MiB span, but past the end of RAM */
+	ck_assert_int_eq(pt_translate(p2, root, 4, 0xffff888040100000ull, &pa), -ERANGE);
+	free(p2);
+	hv_free(big);
+}
+END_TEST
+
 START_TEST(test_failed_translation_is_not_cached)
 {
 	gpa_t root = new_root(), pa;
@@ -382,6 +431,8 @@ static Suite *pt_suite(void)
 	tcase_add_test(c, test_cache_flush_forgets_changed_mapping);
 	tcase_add_test(c, test_cache_does_not_confuse_pgds);
 	tcase_add_test(c, test_cache_stays_correct_past_its_capacity);
+	tcase_add_test(c, test_cache_large_page_serves_its_whole_span);
+	tcase_add_test(c, test_cache_1g_page_past_ram_end_stays_erange);
 	tcase_add_test(c, test_failed_translation_is_not_cached);
 	tcase_add_test(c, test_read_across_discontiguous_pages);
 	tcase_add_test(c, test_read_into_unmapped_second_page_fails_whole);

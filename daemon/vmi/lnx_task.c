@@ -24,7 +24,7 @@
 #define XA_SLOTS 64u
 #define XA_DEPTH_MAX 11u		/* 64-bit index / 6 bits per level */
 
-/* task_struct members read from the block: id, width. */
+/* task_struct members read from the block: id, width (F_* indexes these). */
 static const struct { enum profile_field f; unsigned int w; } task_fields[] = {
 	{ PF_TASK_TASKS, 8 }, { PF_TASK_PID, 4 }, { PF_TASK_TGID, 4 },
 	{ PF_TASK_COMM, LNX_COMM_LEN }, { PF_TASK_REAL_PARENT, 8 },
@@ -32,42 +32,93 @@ static const struct { enum profile_field f; unsigned int w; } task_fields[] = {
 	{ PF_TASK_EXIT_STATE, 4 }, { PF_TASK_START_TIME, 8 },
 	{ PF_TASK_START_BOOTTIME, 8 },
 };
+enum { F_TASKS, F_PID, F_TGID, F_COMM, F_PARENT, F_CRED, F_MM, F_FLAGS,
+       F_EXIT, F_START, F_BOOT, F_COUNT };
 #define TASK_REQUIRED 8u	/* the first eight must exist */
+#define GROUP_GAP 256u		/* members further apart are read separately */
+#define GROUPS_MAX 4u
 
+/*
+ * The members in at most GROUPS_MAX bounded runs (on 6.1: flags at 44, the
+ * rest within 800 bytes of each other; one run would copy 3 KiB).
+ */
 struct task_block {
-	uint32_t lo, len;
+	unsigned int n;
+	uint32_t lo[GROUPS_MAX], len[GROUPS_MAX];
+	int32_t pos[F_COUNT];	/* where each member lands in buf, -1 absent */
 	uint8_t *buf;
 };
 
-/* Open-addressing set of guest addresses (never 0). */
+/*
+ * Open-addressing set of guest addresses (never 0). It starts small and
+ * doubles at half load, up to room for `max` entries, so a walk of fifty
+ * tasks does not touch a megabyte. Out of memory it answers "seen", which
+ * stops the walk, and says so in oom.
+ */
 struct seen {
 	uint64_t *slot;
-	size_t mask;
+	unsigned int bits;
+	size_t n, max;
+	bool oom;
 };
 
-static int seen_init(struct seen *s, size_t want)
-{
-	size_t n = 16;
+#define SEEN_BITS0 10u
 
-	while (n < want * 2)
-		n <<= 1;
-	s->slot = calloc(n, sizeof(*s->slot));
-	s->mask = n - 1;
+static int seen_init(struct seen *s, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->bits = SEEN_BITS0;
+	s->max = max;
+	s->slot = calloc((size_t)1 << s->bits, sizeof(*s->slot));
 	return s->slot ? 0 : -ENOMEM;
 }
 
-/* False when addr is already there. */
-static bool seen_add(struct seen *s, uint64_t addr)
+static size_t seen_pos(const struct seen *s, uint64_t addr)
 {
-	size_t i = (size_t)((addr >> 3) * 0x9e3779b97f4a7c15ull) & s->mask;
+	return (size_t)((addr * 0x9e3779b97f4a7c15ull) >> (64 - s->bits));
+}
+
+static bool seen_insert(struct seen *s, uint64_t addr)
+{
+	size_t mask = ((size_t)1 << s->bits) - 1, i = seen_pos(s, addr);
 
 	while (s->slot[i]) {
 		if (s->slot[i] == addr)
 			return false;
-		i = (i + 1) & s->mask;
+		i = (i + 1) & mask;
 	}
 	s->slot[i] = addr;
+	s->n++;
 	return true;
+}
+
+static bool seen_grow(struct seen *s)
+{
+	struct seen bigger = *s;
+
+	bigger.bits++;
+	bigger.n = 0;
+	bigger.slot = calloc((size_t)1 << bigger.bits, sizeof(*bigger.slot));
+	if (!bigger.slot)
+		return false;
+	for (size_t i = 0; i < ((size_t)1 << s->bits); i++)
+		if (s->slot[i])
+			seen_insert(&bigger, s->slot[i]);
+	free(s->slot);
+	*s = bigger;
+	return true;
+}
+
+/* False when addr is already there (or the set cannot grow: see oom). */
+static bool seen_add(struct seen *s, uint64_t addr)
+{
+	if ((s->n + 1) * 2 > ((size_t)1 << s->bits)) {
+		if (s->n >= s->max || !seen_grow(s)) {
+			s->oom = s->n < s->max;
+			return false;
+		}
+	}
+	return seen_insert(s, addr);
 }
 
 static bool kptr_ok(gva_t p)
@@ -75,48 +126,100 @@ static bool kptr_ok(gva_t p)
 	return (p >> 63) && !(p & 7);
 }
 
-static int block_init(struct task_block *b, const struct profile *p)
+/* Present members, sorted by offset (F_* indexes; insertion sort of 11). */
+static unsigned int block_order(const struct profile *p, unsigned int *ord)
 {
-	uint32_t lo = UINT32_MAX, hi = 0;
+	unsigned int n = 0;
 
-	for (unsigned int i = 0; i < sizeof(task_fields) / sizeof(task_fields[0]); i++) {
-		int32_t off = profile_off(p, task_fields[i].f);
+	for (unsigned int i = 0; i < F_COUNT; i++) {
+		unsigned int j = n++;
 
-		if (off < 0) {
-			if (i < TASK_REQUIRED)
-				return -EOPNOTSUPP;
+		if (profile_off(p, task_fields[i].f) < 0) {
+			n--;
 			continue;
 		}
-		if ((uint32_t)off < lo)
-			lo = (uint32_t)off;
-		if ((uint32_t)off + task_fields[i].w > hi)
-			hi = (uint32_t)off + task_fields[i].w;
+		for (; j > 0 && profile_off(p, task_fields[ord[j - 1]].f) >
+				profile_off(p, task_fields[i].f); j--)
+			ord[j] = ord[j - 1];
+		ord[j] = i;
 	}
+	return n;
+}
+
+static int block_init(struct task_block *b, const struct profile *p)
+{
+	unsigned int ord[F_COUNT], n, g = 0;
+	uint32_t total = 0, hi = 0;
+
+	memset(b, 0, sizeof(*b));
+	for (unsigned int i = 0; i < TASK_REQUIRED; i++)
+		if (profile_off(p, task_fields[i].f) < 0)
+			return -EOPNOTSUPP;
 	if (!profile_has(p, PF_CRED_UID) || !profile_has(p, PF_CRED_EUID) ||
 	    !profile_has(p, PF_CRED_GID))
 		return -EOPNOTSUPP;
-	if (hi - lo > TASK_SPAN_MAX)
-		return -EINVAL;
-	b->lo = lo;
-	b->len = hi - lo;
-	b->buf = malloc(b->len);
+	n = block_order(p, ord);
+	for (unsigned int k = 0; k < n; k++) {
+		uint32_t off = (uint32_t)profile_off(p, task_fields[ord[k]].f);
+		uint32_t end = off + task_fields[ord[k]].w;
+
+		if (off > TASK_SPAN_MAX)
+			return -EINVAL;
+		if (g == 0 || (off > hi + GROUP_GAP && g < GROUPS_MAX)) {
+			if (g)
+				total += b->len[g - 1];
+			b->lo[g++] = off;
+			hi = off;
+		}
+		if (end > hi)
+			hi = end;
+		b->len[g - 1] = hi - b->lo[g - 1];
+		b->pos[ord[k]] = (int32_t)(total + off - b->lo[g - 1]);
+	}
+	b->n = g;
+	total += b->len[g - 1];
+	for (unsigned int i = 0; i < F_COUNT; i++)
+		if (profile_off(p, task_fields[i].f) < 0)
+			b->pos[i] = -1;
+	b->buf = malloc(total);
 	return b->buf ? 0 : -ENOMEM;
 }
 
-static uint64_t blk_get(const struct task_block *b, const struct profile *p,
-			enum profile_field f, unsigned int w)
+static uint64_t blk_get(const struct task_block *b, unsigned int f)
 {
 	uint64_t v = 0;
-	int32_t off = profile_off(p, f);
 
-	if (off >= 0)
-		memcpy(&v, b->buf + (off - (int32_t)b->lo), w);	/* little-endian */
+	if (b->pos[f] >= 0)
+		memcpy(&v, b->buf + b->pos[f], task_fields[f].w);	/* little-endian */
 	return v;
 }
 
 static bool pid_ok(int32_t pid)
 {
 	return pid >= 0 && pid <= PID_MAX_LIMIT;
+}
+
+/* uid, euid and gid, in one read when they sit close (they do: 8..28). */
+static int cred_read(struct vmi *v, const struct profile *p, gva_t cred,
+		     struct lnx_task *t)
+{
+	uint32_t u = (uint32_t)profile_off(p, PF_CRED_UID);
+	uint32_t e = (uint32_t)profile_off(p, PF_CRED_EUID);
+	uint32_t g = (uint32_t)profile_off(p, PF_CRED_GID);
+	uint32_t lo = u < e ? (u < g ? u : g) : (e < g ? e : g);
+	uint32_t hi = (u > e ? (u > g ? u : g) : (e > g ? e : g)) + 4;
+	uint8_t blk[64];
+
+	if (hi - lo > sizeof(blk))
+		return vmi_read_u32(v, cred + u, &t->uid) ||
+		       vmi_read_u32(v, cred + e, &t->euid) ||
+		       vmi_read_u32(v, cred + g, &t->gid);
+	if (vmi_read(v, cred + lo, blk, hi - lo))
+		return -EFAULT;
+	memcpy(&t->uid, blk + (u - lo), 4);
+	memcpy(&t->euid, blk + (e - lo), 4);
+	memcpy(&t->gid, blk + (g - lo), 4);
+	return 0;
 }
 
 /* uid, euid, gid and the parent's tgid: pointers out of the task. */
@@ -130,9 +233,7 @@ static int task_links(struct vmi *v, const struct profile *p, gva_t parent,
 	if (vmi_read_u32(v, parent + (uint64_t)profile_off(p, PF_TASK_TGID), &val))
 		return -EFAULT;
 	t->ppid = (int32_t)val;
-	if (vmi_read_u32(v, cred + (uint64_t)profile_off(p, PF_CRED_UID), &t->uid) ||
-	    vmi_read_u32(v, cred + (uint64_t)profile_off(p, PF_CRED_EUID), &t->euid) ||
-	    vmi_read_u32(v, cred + (uint64_t)profile_off(p, PF_CRED_GID), &t->gid))
+	if (cred_read(v, p, cred, t))
 		return -EFAULT;
 	return pid_ok(t->ppid) ? 0 : 1;
 }
@@ -166,29 +267,30 @@ static int task_fill(struct vmi *v, const struct profile *p, struct task_block *
 
 	memset(t, 0, sizeof(*t));
 	t->addr = addr;
-	r = vmi_read(v, addr + b->lo, b->buf, b->len);
-	if (r)
-		return r;
-	*next = blk_get(b, p, PF_TASK_TASKS, 8);
-	t->pid = (int32_t)blk_get(b, p, PF_TASK_PID, 4);
-	t->tgid = (int32_t)blk_get(b, p, PF_TASK_TGID, 4);
-	memcpy(t->comm, b->buf + (profile_off(p, PF_TASK_COMM) - (int32_t)b->lo),
-	       LNX_COMM_LEN);
+	for (unsigned int g = 0, at = 0; g < b->n; at += b->len[g++]) {
+		r = vmi_read(v, addr + b->lo[g], b->buf + at, b->len[g]);
+		if (r)
+			return r;
+	}
+	*next = blk_get(b, F_TASKS);
+	t->pid = (int32_t)blk_get(b, F_PID);
+	t->tgid = (int32_t)blk_get(b, F_TGID);
+	memcpy(t->comm, b->buf + b->pos[F_COMM], LNX_COMM_LEN);
 	len = strnlen(t->comm, LNX_COMM_LEN);
 	if (len == LNX_COMM_LEN) {	/* the kernel always terminates comm */
 		t->comm[LNX_COMM_LEN - 1] = '\0';
 		bad = 1;
 	}
-	t->mm = blk_get(b, p, PF_TASK_MM, 8);
-	t->flags = (uint32_t)blk_get(b, p, PF_TASK_FLAGS, 4);
+	t->mm = blk_get(b, F_MM);
+	t->flags = (uint32_t)blk_get(b, F_FLAGS);
 	t->kthread = t->flags & PF_KTHREAD;
-	t->exiting = blk_get(b, p, PF_TASK_EXIT_STATE, 4) != 0;
-	t->start_time = blk_get(b, p, PF_TASK_START_TIME, 8);
-	t->start_boottime = blk_get(b, p, PF_TASK_START_BOOTTIME, 8);
+	t->exiting = blk_get(b, F_EXIT) != 0;
+	t->start_time = blk_get(b, F_START);
+	t->start_boottime = blk_get(b, F_BOOT);
 	if (!pid_ok(t->pid) || !pid_ok(t->tgid))
 		bad = 1;
-	r = task_links(v, p, blk_get(b, p, PF_TASK_REAL_PARENT, 8),
-		       blk_get(b, p, PF_TASK_REAL_CRED, 8), t);
+	r = task_links(v, p, blk_get(b, F_PARENT),
+		       blk_get(b, F_CRED), t);
 	if (r)
 		bad = 1;	/* unreadable parent/cred: keep the task, flag it */
 	if (task_mm(v, p, t))
@@ -272,7 +374,7 @@ int lnx_tasks(struct vmi *v, struct lnx_task_list *out)
 		err = -EFAULT;	/* our own symbol: wrong profile or slide */
 		goto out;
 	}
-	err = seen_init(&seen, LNX_TASKS_MAX);
+	err = seen_init(&seen, LNX_TASKS_MAX + 2);
 	if (err)
 		goto out;
 	seen_add(&seen, head);
@@ -297,6 +399,10 @@ int lnx_tasks(struct vmi *v, struct lnx_task_list *out)
 			lnx_task_list_release(out);
 			goto out;
 		}
+	}
+	if (!err && seen.oom) {
+		err = -ENOMEM;
+		lnx_task_list_release(out);
 	}
 out:
 	free(seen.slot);
@@ -443,16 +549,16 @@ int lnx_tasks_idr(struct vmi *v, struct lnx_task_list *out)
 		return -EFAULT;	/* our own symbol: wrong profile or slide */
 	err = block_init(&w.b, w.p);
 	if (!err)
-		err = seen_init(&w.nodes, LNX_TASKS_MAX);
+		err = seen_init(&w.nodes, LNX_TASKS_MAX + 2);
 	if (!err)
-		err = seen_init(&w.tasks, LNX_TASKS_MAX);
+		err = seen_init(&w.tasks, LNX_TASKS_MAX + 2);
 	if (err)
 		goto out;
 	if (xa_is_node(head))
 		idr_node(&w, head - 2, 0, 0, -1);
 	else if (head && !(head & 3))
 		idr_pid(&w, head, 0);	/* a lone entry: index 0 */
-	err = w.err;
+	err = w.err ? w.err : (w.nodes.oom || w.tasks.oom) ? -ENOMEM : 0;
 	if (err)
 		lnx_task_list_release(out);
 out:

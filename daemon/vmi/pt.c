@@ -1,9 +1,9 @@
 /*
  * pt.c - x86-64 page walks and the translation cache (see pt.h).
  *
- * The cache is direct-mapped and invalidated by a generation number, so a
- * flush (needed whenever the guest may have changed its page tables) costs
- * nothing however large the cache is.
+ * The caches are direct-mapped and invalidated by a generation number, so
+ * a flush (needed whenever the guest may have changed its page tables)
+ * costs nothing however large they are.
  */
 #include <errno.h>
 #include <string.h>
@@ -95,39 +95,66 @@ void pt_flush(struct pt *pt)
 {
 	if (++pt->gen == 0) {	/* wrapped: old slots could look valid again */
 		memset(pt->slot, 0, sizeof(pt->slot));
+		memset(pt->big, 0, sizeof(pt->big));
 		pt->gen = 1;
 	}
 }
 
-static inline struct pt_slot *slot_of(struct pt *pt, uint64_t key, uint64_t vpn)
+/*
+ * Direct-mapped, indexed by the page number mixed with a hash of the root:
+ * neighbouring pages never collide, different address spaces spread out.
+ */
+static inline struct pt_slot *slot_of(struct pt_slot *tab, unsigned int bits,
+				      uint64_t key, uint64_t vpn)
 {
-	uint64_t h = (vpn ^ (key * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	uint64_t h = (key * 0x9e3779b97f4a7c15ull) >> (64 - bits);
 
-	return &pt->slot[h >> (64 - PT_CACHE_BITS)];
+	return &tab[(vpn ^ h) & ((1u << bits) - 1)];
+}
+
+static inline bool slot_hit(const struct pt *pt, const struct pt_slot *s,
+			    uint64_t key, uint64_t vpn)
+{
+	return s->gen == pt->gen && s->vpn == vpn && s->key == key;
+}
+
+static void slot_fill(const struct pt *pt, struct pt_slot *s, uint64_t key,
+		      uint64_t vpn, gpa_t page)
+{
+	s->key = key;
+	s->vpn = vpn;
+	s->page = page;
+	s->gen = pt->gen;
 }
 
 int pt_translate(struct pt *pt, gpa_t root, unsigned int levels, gva_t va,
 		 gpa_t *pa)
 {
 	uint64_t key = (root & PTE_ADDR) | levels;
-	uint64_t vpn = va >> 12;
-	struct pt_slot *s = slot_of(pt, key, vpn);
+	struct pt_slot *s = slot_of(pt->slot, PT_CACHE_BITS, key, va >> 12);
+	struct pt_slot *b = slot_of(pt->big, PT_BIG_BITS, key, va >> 21);
 	struct pt_map m;
 	int err;
 
-	if (s->gen == pt->gen && s->vpn == vpn && s->key == key) {
+	if (slot_hit(pt, s, key, va >> 12)) {
 		pt->hits++;
 		*pa = s->page | (va & PAGE_MASK_4K);
 		return 0;
+	}
+	if (slot_hit(pt, b, key, va >> 21)) {
+		pt->hits++;
+		*pa = b->page | (va & ((1ull << 21) - 1));
+		/* the span may run past RAM's end where the walked page did not */
+		return page_in_ram(pt->hv, *pa) ? 0 : -ERANGE;
 	}
 	pt->misses++;
 	err = pt_walk(pt->hv, pt->maxphy, root, levels, va, &m);
 	if (err)
 		return err;
-	s->key = key;
-	s->vpn = vpn;
-	s->page = m.pa & ~PAGE_MASK_4K;
-	s->gen = pt->gen;
+	if (m.page_size > HV_PAGE_SIZE)
+		slot_fill(pt, b, key, va >> 21, m.pa & ~((1ull << 21) - 1));
+	else
+		slot_fill(pt, s, key, va >> 12, m.pa & ~PAGE_MASK_4K);
 	*pa = m.pa;
 	return 0;
 }

@@ -2,7 +2,7 @@
  * pt.h - x86-64 guest address translation: 4- and 5-level page walks over
  * guest-physical memory read through a backend, with 4 KiB, 2 MiB and
  * 1 GiB pages, plus a fixed-size translation cache keyed by (page-table
- * root, virtual page).
+ * root, virtual page), with large pages cached per 2 MiB span.
  *
  * Page tables are guest memory and therefore hostile: a walk reads exactly
  * `levels` entries, so self-referencing tables cannot make it loop, and
@@ -29,7 +29,9 @@
 #include "hv.h"
 
 #define PT_CACHE_BITS 12
-#define PT_CACHE_SLOTS (1u << PT_CACHE_BITS)
+#define PT_CACHE_SLOTS (1u << PT_CACHE_BITS)	/* 4 KiB translations */
+#define PT_BIG_BITS 10
+#define PT_BIG_SLOTS (1u << PT_BIG_BITS)	/* 2 MiB spans of large pages */
 #define PT_MAXPHY_DEFAULT 52u	/* architectural maximum: flags no valid entry */
 
 /* A page-table root from a CR3 value: drops PCID and the no-flush bit. */
@@ -43,8 +45,8 @@ struct pt_map {
 
 struct pt_slot {
 	uint64_t key;		/* root | levels */
-	uint64_t vpn;		/* va >> 12 */
-	gpa_t page;		/* physical 4 KiB page of vpn */
+	uint64_t vpn;		/* va >> 12, or va >> 21 in big[] */
+	gpa_t page;		/* physical 4 KiB page (2 MiB span in big[]) */
 	uint32_t gen;		/* valid iff == pt.gen */
 };
 
@@ -54,6 +56,12 @@ struct pt {
 	uint32_t gen;
 	uint64_t hits, misses;
 	struct pt_slot slot[PT_CACHE_SLOTS];
+	/*
+	 * Translations that came from a 2 MiB or 1 GiB leaf are kept per
+	 * 2 MiB span: the kernel's direct map, where task_structs, creds and
+	 * page tables live, is mapped that way, so one walk serves 512 pages.
+	 */
+	struct pt_slot big[PT_BIG_SLOTS];
 };
 
 /* One uncached walk. maxphy in [32, 52]. */
