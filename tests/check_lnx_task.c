@@ -411,6 +411,49 @@ START_TEST(test_tasks_profile_without_fields_is_eopnotsupp)
 }
 END_TEST
 
+/* Members spread over 0x1600 bytes: more runs than the reader keeps apart. */
+START_TEST(test_tasks_with_spread_members_read_right)
+{
+	static const enum profile_field f[] = {
+		PF_TASK_FLAGS, PF_TASK_EXIT_STATE, PF_TASK_TASKS, PF_TASK_PID,
+		PF_TASK_TGID, PF_TASK_REAL_PARENT, PF_TASK_REAL_CRED, PF_TASK_MM,
+		PF_TASK_START_TIME, PF_TASK_START_BOOTTIME, PF_TASK_COMM,
+	};
+	gva_t t = kalloc(0x1800), cred = kalloc(0x40), head = init_task();
+	struct lnx_task_list l;
+
+	for (unsigned int i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		prof.off[f[i]] = (int32_t)(0x1500 - i * 0x200 + (i & 1) * 8);
+	head += (uint64_t)prof.off[PF_TASK_TASKS];
+	put64(head, t + (uint64_t)prof.off[PF_TASK_TASKS]);
+	put64(t + (uint64_t)prof.off[PF_TASK_TASKS], head);
+	put32(t + (uint64_t)prof.off[PF_TASK_PID], 77);
+	put32(t + (uint64_t)prof.off[PF_TASK_TGID], 77);
+	put32(t + (uint64_t)prof.off[PF_TASK_FLAGS], 0x00200000);
+	put32(t + (uint64_t)prof.off[PF_TASK_EXIT_STATE], 32);
+	put64(t + (uint64_t)prof.off[PF_TASK_REAL_PARENT], init_task());
+	put64(t + (uint64_t)prof.off[PF_TASK_REAL_CRED], cred);
+	put64(t + (uint64_t)prof.off[PF_TASK_START_TIME], 5);
+	put64(t + (uint64_t)prof.off[PF_TASK_START_BOOTTIME], 6);
+	put(t + (uint64_t)prof.off[PF_TASK_COMM], "spread", 7);
+	put32(cred + C_UID, 11);
+	put32(cred + C_EUID, 12);
+	put32(cred + C_GID, 13);
+	ck_assert_int_eq(lnx_tasks(v, &l), 0);
+	ck_assert_uint_eq(l.flags, 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_int_eq(l.v[0].pid, 77);
+	ck_assert_int_eq(l.v[0].tgid, 77);
+	ck_assert(l.v[0].kthread);
+	ck_assert(l.v[0].exiting);
+	ck_assert_uint_eq(l.v[0].start_time, 5);
+	ck_assert_uint_eq(l.v[0].start_boottime, 6);
+	ck_assert_str_eq(l.v[0].comm, "spread");
+	ck_assert_uint_eq(l.v[0].uid + l.v[0].euid * 100 + l.v[0].gid * 10000, 131211);
+	lnx_task_list_release(&l);
+}
+END_TEST
+
 START_TEST(test_task_read_one_and_unmapped)
 {
 	gva_t t = new_task(42, 42, init_task(), "one", 7);
@@ -685,6 +728,7 @@ static Suite *lnx_task_suite(void)
 	tcase_add_test(li, test_tasks_unreadable_cred_and_mm_keep_task_flag_bad);
 	tcase_add_test(li, test_tasks_million_node_chain_stops_at_cap);
 	tcase_add_test(li, test_tasks_profile_without_fields_is_eopnotsupp);
+	tcase_add_test(li, test_tasks_with_spread_members_read_right);
 	tcase_add_test(li, test_task_read_one_and_unmapped);
 	tcase_add_test(id, test_idr_lists_leaders_skips_threads_and_taskless_pids);
 	tcase_add_test(id, test_idr_and_task_list_agree);
