@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "labsup.h"
@@ -93,6 +94,19 @@ START_TEST(test_pause_reads_cr3_and_cr4_la57_matches_cpu_model)
 	ck_assert(r.efer & 0x400);		/* long mode active */
 	ck_assert_int_eq(!!(r.cr4 & CR4_LA57), want_la57);
 	ck_assert_int_eq(hv_resume(hv), 0);
+
+	/* the cost of one stop-look-go through the stub, for the report */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_int_eq(hv_pause(hv), 0);
+		ck_assert_int_eq(hv_get_regs(hv, 0, &r), 0);
+		ck_assert_int_eq(hv_resume(hv), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "lab_qemu %s: pause+get_regs+resume %.1f us each\n", cpu,
+		((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+		 (double)(t1.tv_nsec - t0.tv_nsec)) / 100 / 1e3);
 	free(run("echo alive"));
 }
 END_TEST
@@ -172,6 +186,7 @@ START_TEST(test_getpid_breakpoint_traps_guest_syscall_and_guest_goes_on)
 	struct hv_event ev;
 	pthread_t th;
 	unsigned int hits = 0;
+	double done_us = 0;
 
 	ck_assert_int_eq(hv_set_bp(hv, addr), 0);
 	/* lab_run blocks while the guest sits on the breakpoint: run it aside */
@@ -189,7 +204,12 @@ START_TEST(test_getpid_breakpoint_traps_guest_syscall_and_guest_goes_on)
 		ck_assert_uint_eq(ev.regs.rip, addr);
 		ck_assert_uint_ne(ev.regs.cr3, 0);
 		hits++;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		done_us += ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+			    (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
 	}
 	pthread_join(th, NULL);
 	ck_assert_msg(r.rc == 0, "guest command: %d '%s'", r.rc,
@@ -197,8 +217,9 @@ START_TEST(test_getpid_breakpoint_traps_guest_syscall_and_guest_goes_on)
 	ck_assert_ptr_nonnull(strstr(r.out, "getpid_loop done 5"));
 	ck_assert_ptr_nonnull(strstr(r.out, "finished"));
 	free(r.out);
-	fprintf(stderr, "lab_qemu %s: %u getpid breakpoint events at %#llx\n",
-		cpu, hits, (unsigned long long)addr);
+	fprintf(stderr, "lab_qemu %s: %u getpid breakpoint events at %#llx, "
+		"event_done (step over + continue) %.1f us each\n", cpu, hits,
+		(unsigned long long)addr, hits ? done_us / hits : 0.0);
 	ck_assert_uint_ge(hits, 5);
 	ck_assert_int_eq(hv_clear_bp(hv, addr), 0);
 	ck_assert_int_eq(hv_next_event(hv, &ev, 200), -EAGAIN);
