@@ -190,6 +190,22 @@ static int end_packet(struct gdbrsp *g, unsigned char lo)
 	return g->bad ? U_BADRLE : U_PACKET;
 }
 
+/* Between packets: acks, a packet start, or junk (counted and capped). */
+static int feed_idle(struct gdbrsp *g, unsigned char c)
+{
+	if (++g->junk > GDBRSP_RUNAWAY)
+		return -EMSGSIZE;
+	if (c == '+')
+		return U_ACK;
+	if (c == '-')
+		return U_NAK;
+	if (c == '$')
+		body_start(g);
+	else
+		g->garbage++;
+	return U_NONE;
+}
+
 /* Feed one byte; returns a unit kind once one is complete, else U_NONE. */
 static int feed(struct gdbrsp *g, unsigned char c)
 {
@@ -199,17 +215,7 @@ static int feed(struct gdbrsp *g, unsigned char c)
 	}
 	switch (g->st) {
 	case ST_IDLE:
-		if (++g->junk > GDBRSP_RUNAWAY)
-			return -EMSGSIZE;
-		if (c == '+')
-			return U_ACK;
-		if (c == '-')
-			return U_NAK;
-		if (c == '$')
-			body_start(g);
-		else
-			g->garbage++;
-		return U_NONE;
+		return feed_idle(g, c);
 	case ST_BODY:
 		if (c == '$') {	/* cannot occur unescaped: a new packet */
 			g->garbage += g->raw;
