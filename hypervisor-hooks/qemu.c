@@ -212,14 +212,14 @@ static int qemu_get_regs(struct hv *hv, unsigned int vcpu, struct hv_regs *r)
 	return qemu_regs_fetch(q, vcpu, r);
 }
 
-/* Thread id in a stop reply ("thread:p1.2;" or "thread:2;") -> vCPU. */
+/* Thread id in a stop reply ("thread:p1.2;" or "thread:2;") -> vCPU, -1. */
 int qemu_vcpu_of(const struct qemu_hv *q, const char *stop, size_t len)
 {
 	const char *t = memmem(stop, len, "thread:", 7), *end, *dot;
 	uint64_t tid;
 
 	if (!t)
-		return 0;
+		return -1;
 	t += 7;
 	end = memchr(t, ';', len - (size_t)(t - stop));
 	if (!end)
@@ -228,11 +228,11 @@ int qemu_vcpu_of(const struct qemu_hv *q, const char *stop, size_t len)
 	if (dot)
 		t = dot + 1;
 	if (gdbrsp_parse_hex(t, (size_t)(end - t), &tid))
-		return 0;
+		return -1;
 	for (unsigned int i = 0; i < q->base.nr_vcpus; i++)
 		if (q->tid[i] == tid)
 			return (int)i;
-	return 0;
+	return -1;
 }
 
 int qemu_hv_set_cr3_hook(struct hv *hv, gva_t addr)

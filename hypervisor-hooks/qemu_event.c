@@ -58,10 +58,13 @@ static int classify_stop(struct qemu_hv *q, const char *p, size_t len,
 		return -ENODEV;
 	}
 	q->run = QEMU_STOPPED;
-	q->cur_vcpu = -1;	/* the stub selects the vCPU that stopped */
+	/* QEMU's stub selects the vCPU that stopped for `g`: no Hg needed */
+	vcpu = qemu_vcpu_of(q, p, len);
+	q->cur_vcpu = vcpu;
+	if (vcpu < 0)
+		vcpu = 0;
 	if (sig != 5 || q->nbps == 0)
 		return STOP_NONE;
-	vcpu = qemu_vcpu_of(q, p, len);	/* before p is overwritten */
 	err = qemu_regs_fetch(q, (unsigned int)vcpu, &r);
 	if (err)
 		return err;

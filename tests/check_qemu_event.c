@@ -38,6 +38,29 @@ START_TEST(test_breakpoint_hit_delivers_event_with_regs)
 }
 END_TEST
 
+START_TEST(test_hit_on_second_vcpu_reports_it_without_reselecting)
+{
+	struct hv_event ev;
+	struct hv_regs r;
+	int fd = stub_spawn(layout_a, false);
+
+	LOCKED(st.two_cpus = true);
+	ck_assert_int_eq(qemu_hv_open("t", ram_path, fd, TMO, &hv), 0);
+	ck_assert_uint_eq(hv->nr_vcpus, 2);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);
+	LOCKED(st.hit_ms = 5; st.ran_at = now_ms(); st.log_len = 0;
+	       st.log[0] = '\0');
+	ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+	ck_assert_uint_eq(ev.vcpu, 1);
+	ck_assert(log_has("g|"));
+	ck_assert(!log_has("Hg"));	/* the stub selected the stopped vCPU */
+	ck_assert_int_eq(hv_get_regs(hv, 0, &r), 0);
+	ck_assert(log_has("Hg1|g|"));
+	LOCKED(st.hit_ms = -1);
+	ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+}
+END_TEST
+
 START_TEST(test_event_done_steps_over_breakpoint_and_continues)
 {
 	struct hv_event ev;
@@ -278,6 +301,7 @@ static Suite *qemu_event_suite(void)
 	tcase_add_checked_fixture(c, NULL, teardown_stub);
 	tcase_set_timeout(c, 20);
 	tcase_add_test(c, test_breakpoint_hit_delivers_event_with_regs);
+	tcase_add_test(c, test_hit_on_second_vcpu_reports_it_without_reselecting);
 	tcase_add_test(c, test_event_done_steps_over_breakpoint_and_continues);
 	tcase_add_test(c, test_repeated_hits_each_give_an_event);
 	tcase_add_test(c, test_pause_racing_a_hit_queues_the_event);

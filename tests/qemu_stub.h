@@ -118,6 +118,7 @@ struct stub {
 	bool die_on_cont;	/* close the socket some ms after 'c' */
 	bool mute;		/* never answer */
 	bool stray;		/* send junk once while running */
+	bool two_cpus;		/* threads 1 and 2; hits come from thread 2 */
 	int steps, hits;
 	char log[8192];
 	size_t log_len;
@@ -233,7 +234,7 @@ static inline void stub_cmd(struct stub *s, const char *cmd)
 	else if (!strncmp(cmd, "qXfer:features:read:", 20))
 		stub_xfer(s, cmd);
 	else if (!strcmp(cmd, "qfThreadInfo"))
-		stub_put(s, "m01");
+		stub_put(s, s->two_cpus ? "m01,02" : "m01");
 	else if (!strcmp(cmd, "qsThreadInfo"))
 		stub_put(s, "l");
 	else if (!strncmp(cmd, "qRcmd,", 6)) {
@@ -277,7 +278,7 @@ static inline void stub_tick(struct stub *s)
 		s->running = false;
 		s->rip = s->bps[0];
 		s->hits++;
-		stub_put(s, "T05thread:01;");
+		stub_put(s, s->two_cpus ? "T05thread:02;" : "T05thread:01;");
 	}
 }
 
