@@ -118,15 +118,17 @@ static int out_tls(struct cload *L, const struct rule_ynode **v,
 		rule_yerr(L->d, n, "tls needs 'host'");
 		return -EINVAL;
 	}
-	if (config_get_str(L, v[0], "host", &o->host) < 0 ||
-	    (v[1] && rule_yuint(L->d, v[1], "port", 65535, &port) < 0) ||
-	    (v[5] && rule_ybool(L->d, v[5], "verify", &o->verify) < 0))
+	if (config_get_str(L, v[0], "host", &o->host) < 0)
 		rc = -EINVAL;
-	o->port = (uint16_t)port;
-	if (v[1] && port == 0) {
-		rule_yerr(L->d, v[1], "port must be 1-65535");
+	if (v[5] && rule_ybool(L->d, v[5], "verify", &o->verify) < 0)
+		rc = -EINVAL;
+	if (v[1] && (rule_yuint(L->d, v[1], "port", 65535, &port) < 0 ||
+		     port == 0)) {
+		if (port == 0)
+			rule_yerr(L->d, v[1], "port must be 1-65535");
 		rc = -EINVAL;
 	}
+	o->port = (uint16_t)port;
 	for (int k = 2; k < 5; k++)
 		if (v[k] && config_get_path(L, v[k], out_keys[CONFIG_OUT_TLS][k],
 				     k == 2 ? &o->ca : k == 3 ? &o->cert
@@ -224,11 +226,11 @@ int config_load_outputs(struct cload *L, const struct rule_ynode *n)
 					  CONFIG_OUTPUTS_MAX);
 				return -EINVAL;
 			}
+			syslog |= k + 1 == CONFIG_OUT_SYSLOG;	/* even if bad */
 			if (load_output(L, k + 1, items[i], o) < 0) {
 				rc = -EINVAL;
 				continue;
 			}
-			syslog |= o->kind == CONFIG_OUT_SYSLOG;
 			cef_syslog |= o->via_syslog;
 			c->noutputs++;
 		}
