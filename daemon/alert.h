@@ -189,7 +189,8 @@ void alert_queue_pop(struct alert_queue *q);
 
 enum alert_drop {
 	ALERT_DROP_QUEUE_FULL,	/* the sink's bounded queue was full */
-	ALERT_DROP_IO,		/* the destination refused it for good */
+	ALERT_DROP_IO,		/* refused for good (EMSGSIZE); over UDP, an
+				 * ICMP error: an earlier datagram was lost */
 	ALERT_DROP_FORMAT,	/* could not be formatted (out of memory) */
 	ALERT_DROP_CLOSED,	/* still queued when the sink was closed */
 	ALERT_DROP__N
@@ -198,7 +199,7 @@ const char *alert_drop_str(enum alert_drop d);
 
 struct alert_sink_stats {
 	uint64_t offered;		/* alerts handed to the sink */
-	uint64_t sent;			/* written to the destination */
+	uint64_t sent;			/* handed to the kernel (fd, socket) */
 	uint64_t queued;		/* waiting now */
 	uint64_t queued_peak;
 	uint64_t dropped[ALERT_DROP__N];
