@@ -182,4 +182,7 @@ install: all
 clean:
 	rm -rf $(B)
 
+# The compiler writes the .d files; no rule makes them. Saying so stops make
+# from searching its pattern rules (build/%: ...) for each one on every run.
+$(B)/%.d: ;
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
