@@ -123,6 +123,8 @@ static int map_regs(struct qemu_hv *q, const struct gdbrsp_tdesc *td)
 		if (r && r->bits <= 64) {
 			q->slot[i].off = r->offset;
 			q->slot[i].bytes = r->bits / 8;
+			if (!strcmp(r->name, "rip"))
+				q->rip_regnum = r->regnum;
 		} else if (reg_names[i].required) {
 			syslog(LOG_ERR, "qemu %s: target description has no "
 			       "64-bit register %s", q->base.name,
@@ -154,7 +156,7 @@ static uint64_t reg_value(const char *hex, size_t hexlen,
 	return v;
 }
 
-static int select_vcpu(struct qemu_hv *q, unsigned int vcpu)
+int qemu_select_vcpu(struct qemu_hv *q, unsigned int vcpu)
 {
 	char cmd[32];
 	const char *reply;
@@ -178,7 +180,7 @@ int qemu_regs_fetch(struct qemu_hv *q, unsigned int vcpu, struct hv_regs *r)
 	const char *reply;
 	size_t len;
 	bool ok = true;
-	int err = select_vcpu(q, vcpu);
+	int err = qemu_select_vcpu(q, vcpu);
 
 	if (err)
 		return err;

@@ -125,3 +125,48 @@ int qemu_bp_cr3_events(struct hv *hv, bool on)
 		q->cr3_on = on;
 	return err;
 }
+
+/*
+ * Linux built with ftrace starts traceable functions with a 5-byte NOP
+ * (the patched call to __fentry__). A vCPU stopped on one can go on at
+ * rip + 5 with no single-step and no breakpoint change. The bytes are read
+ * afresh each time (through the vCPU's page tables, by the stub), since
+ * the kernel patches them when tracing is switched on.
+ */
+int qemu_bp_skip_nop(struct qemu_hv *q, struct qemu_bp *b)
+{
+	static const uint8_t nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	char cmd[64], hex[17];
+	uint8_t bytes[8];
+	const char *reply;
+	size_t len;
+	int err;
+
+	if (b->not_nop || q->no_p)
+		return 1;
+	err = qemu_select_vcpu(q, q->at_vcpu);
+	if (err)
+		return err;
+	snprintf(cmd, sizeof(cmd), "m%llx,5", (unsigned long long)b->addr);
+	err = gdbrsp_command(&q->rsp, cmd, false, &reply, &len);
+	if (err)
+		return qemu_fail(q, err, "read breakpoint bytes");
+	if (len != 10 || gdbrsp_hex_decode(reply, 10, bytes, 5) != 5 ||
+	    memcmp(bytes, nop5, 5)) {
+		b->not_nop = len == 10;	/* unreadable now may read later */
+		return 1;
+	}
+	for (int i = 0; i < 8; i++)
+		bytes[i] = (uint8_t)((b->addr + 5) >> (8 * i));
+	gdbrsp_hex_encode(bytes, 8, hex);
+	snprintf(cmd, sizeof(cmd), "P%x=%s", q->rip_regnum, hex);
+	err = gdbrsp_command(&q->rsp, cmd, false, &reply, &len);
+	if (err)
+		return qemu_fail(q, err, "write rip");
+	if (len == 2 && !memcmp(reply, "OK", 2))
+		return 0;
+	q->no_p = true;
+	syslog(LOG_NOTICE, "qemu %s: stub refuses to write rip: breakpoints "
+	       "are single-stepped", q->base.name);
+	return 1;
+}

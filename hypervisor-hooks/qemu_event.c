@@ -73,6 +73,7 @@ static int classify_stop(struct qemu_hv *q, const char *p, size_t len,
 		return STOP_NONE;
 	q->at_bp = true;
 	q->at_addr = r.rip;
+	q->at_vcpu = (unsigned int)vcpu;
 	if (!b->user && (!b->hook || r.cr3 == q->last_cr3))
 		return STOP_QUIET;
 	memset(ev, 0, sizeof(*ev));
@@ -130,16 +131,24 @@ int qemu_event_stop(struct qemu_hv *q)
 	return err < 0 ? err : 0;
 }
 
-/* Remove the breakpoint under the stopped vCPU, step, put it back. */
+/*
+ * Get the stopped vCPU past its breakpoint: skip an ftrace NOP, or remove
+ * the breakpoint, single-step and put it back (each change of breakpoints
+ * makes QEMU's TCG flush its translations, so the skip is much cheaper).
+ */
 static int step_over(struct qemu_hv *q)
 {
+	struct qemu_bp *b = qemu_bp_find(q, q->at_addr);
 	const char *p;
 	size_t len;
 	int err;
 
 	q->at_bp = false;
-	if (!qemu_bp_find(q, q->at_addr))
+	if (!b)
 		return 0;	/* cleared meanwhile: nothing to step over */
+	err = qemu_bp_skip_nop(q, b);
+	if (err <= 0)
+		return err;
 	err = qemu_bp_cmd(q, false, q->at_addr);
 	if (err)
 		return err;

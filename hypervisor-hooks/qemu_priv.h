@@ -20,6 +20,7 @@ struct qemu_bp {
 	gva_t addr;
 	bool user;		/* placed with set_bp */
 	bool hook;		/* the CR3 hook while CR3 events are on */
+	bool not_nop;		/* seen without the ftrace NOP: always step */
 };
 
 struct qemu_regslot {
@@ -37,6 +38,8 @@ struct qemu_hv {
 	struct gdbrsp rsp;
 	struct qemu_regslot slot[QEMU_NREGS];
 	size_t g_bytes;
+	unsigned int rip_regnum;	/* for `P` (write register) */
+	bool no_p;		/* the stub refused `P`: never skip NOPs */
 	uint64_t tid[QEMU_VCPUS_MAX];	/* gdb thread id of each vCPU */
 	int cur_vcpu;		/* selected with Hg; -1 unknown */
 
@@ -55,6 +58,7 @@ struct qemu_hv {
 	struct hv_event pend;
 	bool at_bp;		/* stopped on the breakpoint at at_addr: */
 	gva_t at_addr;		/* step over it before continuing */
+	unsigned int at_vcpu;
 	bool in_event;		/* delivered, awaiting event_done */
 	struct hv_event cur;
 	uint64_t seq;
@@ -62,6 +66,7 @@ struct qemu_hv {
 
 /* qemu.c */
 int qemu_regs_fetch(struct qemu_hv *q, unsigned int vcpu, struct hv_regs *r);
+int qemu_select_vcpu(struct qemu_hv *q, unsigned int vcpu);
 int qemu_vcpu_of(const struct qemu_hv *q, const char *stop, size_t len);
 int qemu_fail(struct qemu_hv *q, int err, const char *what);
 
@@ -71,6 +76,8 @@ int qemu_bp_cmd(struct qemu_hv *q, bool insert, gva_t addr);
 int qemu_bp_set(struct hv *hv, gva_t addr);
 int qemu_bp_clear(struct hv *hv, gva_t addr);
 int qemu_bp_cr3_events(struct hv *hv, bool on);
+/* Resume past an ftrace NOP under the stopped vCPU: 0 done, 1 not one. */
+int qemu_bp_skip_nop(struct qemu_hv *q, struct qemu_bp *b);
 
 /* qemu_event.c */
 int qemu_event_stop(struct qemu_hv *q);

@@ -81,6 +81,56 @@ START_TEST(test_event_done_steps_over_breakpoint_and_continues)
 }
 END_TEST
 
+START_TEST(test_event_done_on_ftrace_nop_skips_it_without_stepping)
+{
+	struct hv_event ev;
+
+	stub_start(layout_a);
+	LOCKED(st.nop_addr = BP);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);
+	LOCKED(st.hit_ms = 10; st.ran_at = now_ms());
+	ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+	LOCKED(st.hit_ms = -1; st.log_len = 0; st.log[0] = '\0');
+	ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+	ck_assert(log_has("mffffffff81234560,5|P10=65452381ffffffff|c|"));
+	LOCKED(ck_assert_int_eq(st.steps, 0); ck_assert_int_eq(st.skips, 1);
+	       ck_assert_uint_eq(st.rip, BP + 5); ck_assert_int_eq(st.nbps, 1));
+	ck_assert(stub_running());
+}
+END_TEST
+
+START_TEST(test_breakpoint_off_a_nop_is_stepped)
+{
+	struct hv_event ev;
+
+	stub_start(layout_a);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);	/* bytes: e8 ... (a call) */
+	LOCKED(st.hit_ms = 10; st.ran_at = now_ms());
+	for (int i = 1; i <= 2; i++) {
+		ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+		ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+		LOCKED(ck_assert_int_eq(st.steps, i); ck_assert_int_eq(st.skips, 0));
+	}
+	/* seen once as not a NOP: not read again */
+	ck_assert_int_eq(log_count("mffffffff81234560,5"), 1);
+}
+END_TEST
+
+START_TEST(test_write_rip_refused_falls_back_to_step)
+{
+	struct hv_event ev;
+
+	stub_start(layout_a);
+	LOCKED(st.nop_addr = BP; st.no_p = true);
+	ck_assert_int_eq(hv_set_bp(hv, BP), 0);
+	LOCKED(st.hit_ms = 10; st.ran_at = now_ms());
+	ck_assert_int_eq(hv_next_event(hv, &ev, 3000), 0);
+	ck_assert_int_eq(hv_event_done(hv, &ev), 0);
+	LOCKED(ck_assert_int_eq(st.steps, 1); ck_assert_int_eq(st.skips, 0);
+	       ck_assert_uint_eq(st.rip, BP + 1));
+}
+END_TEST
+
 START_TEST(test_repeated_hits_each_give_an_event)
 {
 	struct hv_event ev;
@@ -303,6 +353,9 @@ static Suite *qemu_event_suite(void)
 	tcase_add_test(c, test_breakpoint_hit_delivers_event_with_regs);
 	tcase_add_test(c, test_hit_on_second_vcpu_reports_it_without_reselecting);
 	tcase_add_test(c, test_event_done_steps_over_breakpoint_and_continues);
+	tcase_add_test(c, test_event_done_on_ftrace_nop_skips_it_without_stepping);
+	tcase_add_test(c, test_breakpoint_off_a_nop_is_stepped);
+	tcase_add_test(c, test_write_rip_refused_falls_back_to_step);
 	tcase_add_test(c, test_repeated_hits_each_give_an_event);
 	tcase_add_test(c, test_pause_racing_a_hit_queues_the_event);
 	tcase_add_test(c, test_event_done_while_paused_keeps_guest_stopped);

@@ -119,6 +119,9 @@ struct stub {
 	bool mute;		/* never answer */
 	bool stray;		/* send junk once while running */
 	bool two_cpus;		/* threads 1 and 2; hits come from thread 2 */
+	uint64_t nop_addr;	/* `m` there reads an ftrace NOP */
+	bool no_p;		/* refuse `P` (write register) */
+	int skips;		/* rip written past a NOP */
 	int steps, hits;
 	char log[8192];
 	size_t log_len;
@@ -224,6 +227,35 @@ static inline void stub_bp(struct stub *s, const char *cmd)
 	stub_put(s, "OK");
 }
 
+/* `m addr,len` and `P n=value`, just enough for the NOP skip. */
+static inline void stub_mem_reg(struct stub *s, const char *cmd)
+{
+	unsigned long long a = strtoull(cmd + 1, NULL, 16);
+	unsigned int regnum;
+	char hex[17];
+
+	if (cmd[0] == 'm') {
+		stub_put(s, a == 0 ? "E14" :
+			    a == s->nop_addr ? "0f1f440000" : "e8a0b0c0d0");
+		return;
+	}
+	if (s->no_p || sscanf(cmd, "P%x=%16s", &regnum, hex) != 2 ||
+	    regnum != 16) {	/* rip is register 16 in layout_a */
+		stub_put(s, "");
+		return;
+	}
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--) {
+		unsigned int b;
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return;
+		v = v << 8 | b;
+	}
+	s->rip = v;
+	s->skips++;
+	stub_put(s, "OK");
+}
+
 static inline void stub_cmd(struct stub *s, const char *cmd)
 {
 	stub_log(s, cmd);
@@ -247,6 +279,8 @@ static inline void stub_cmd(struct stub *s, const char *cmd)
 		stub_g(s);
 	else if (cmd[0] == 'Z' || cmd[0] == 'z')
 		stub_bp(s, cmd);
+	else if (cmd[0] == 'm' || cmd[0] == 'P')
+		stub_mem_reg(s, cmd);
 	else if (!strcmp(cmd, "c")) {
 		s->running = true;
 		s->ran_at = now_ms();
@@ -422,6 +456,17 @@ static inline bool log_has(const char *s)
 
 	LOCKED(r = strstr(st.log, s) != NULL);
 	return r;
+}
+
+static inline int log_count(const char *s)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&st.mu);
+	for (const char *p = st.log; (p = strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&st.mu);
+	return n;
 }
 
 static inline void teardown_stub(void)
