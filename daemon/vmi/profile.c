@@ -239,10 +239,12 @@ int profile_builder_finish(struct profile_builder *b, struct profile **out,
 		profile_err(err, errlen, "%s: out of memory", p->source);
 		return -ENOMEM;
 	}
-	qsort_r(p->by_name, p->nsyms, sizeof(*p->by_name), by_name_cmp, p->strings);
-	for (uint32_t i = 0; i < p->nsyms; i++)
-		p->by_addr[i] = i;
-	qsort_r(p->by_addr, p->nsyms, sizeof(*p->by_addr), by_addr_cmp, p->by_name);
+	if (p->nsyms) {
+		qsort_r(p->by_name, p->nsyms, sizeof(*p->by_name), by_name_cmp, p->strings);
+		for (uint32_t i = 0; i < p->nsyms; i++)
+			p->by_addr[i] = i;
+		qsort_r(p->by_addr, p->nsyms, sizeof(*p->by_addr), by_addr_cmp, p->by_name);
+	}
 	profile_fill_known(p);
 	*out = p;
 	b->p = NULL;
