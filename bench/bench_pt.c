@@ -5,7 +5,7 @@
  * task over 10,000 synthetic tasks laid out as in the lab's Debian 6.1
  * kernel. Targets: cached < 50 ns, uncached < 1 us, walk <= 1 us/task.
  *
- *   bench_pt [--ram FILE --profile PROF [--gdb SOCK]] [translate|read|walk]
+ *   bench_pt [--ram FILE --profile PROF [--gdb SOCK]] [translate|read|walk|guest]
  *
  * With --ram (a lab guest's RAM file) it also times ps on that guest.
  */
@@ -478,7 +478,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
 			prof = argv[++i];
 		else
-			only = argv[i];	/* translate, read or walk: just that part */
+			only = argv[i];	/* translate, read, walk or guest: just that */
 	}
 	if ((!*only || !strcmp(only, "translate")) &&
 	    (bench_translate(4) || bench_translate(5)))
