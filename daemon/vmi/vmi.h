@@ -48,7 +48,10 @@ int vmi_choose_profile(struct hv *hv, struct profile *const *profs, size_t n);
 struct hv *vmi_hv(const struct vmi *v);
 const struct profile *vmi_profile(const struct vmi *v);
 
-/* Linked address + virtual slide. */
+/*
+ * Linked address + virtual slide, 0 if the profile lacks it. Addresses
+ * below the kernel image (per-CPU offsets) are returned unslid.
+ */
 gva_t vmi_sym(const struct vmi *v, enum profile_sym s);
 /* 0 and *va for any symbol by name; -ENOENT. */
 int vmi_sym_by_name(const struct vmi *v, const char *name, gva_t *va);
