@@ -71,7 +71,7 @@ ko_decompress() {	# $1 = extracted module path; prints the plain .ko path
 extract_image() {
 	local deb=$1 out=$2 tmp=$3 abi=$4 tar=$3/img.tar
 	local -A path=() seen=()
-	local order=() p n m d ko
+	local order=() p n m
 	dpkg-deb --fsys-tarfile "$deb" >"$tar" || return 1
 	tar -tf "$tar" >"$tmp/img.list" || return 1
 	p=$(grep -m1 "^\./boot/vmlinuz-" "$tmp/img.list") || { echo "no vmlinuz in $deb" >&2; return 1; }
@@ -157,9 +157,13 @@ make_profile() {	# kernel.prof via build/mkprofile, when that exists
 	[ -x "$mk" ] || return 0
 	[ -f "$d/kernel.prof" ] && [ ! "$mk" -nt "$d/kernel.prof" ] && return 0
 	say "making $d/kernel.prof with $mk"
-	"$mk" --vmlinux "$d/vmlinux" --system-map "$d/System.map" -o "$d/kernel.prof.tmp" >&2 &&
-		mv "$d/kernel.prof.tmp" "$d/kernel.prof" ||
-		{ rm -f "$d/kernel.prof.tmp"; echo "lab: warning: mkprofile failed; no kernel.prof" >&2; }
+	if "$mk" --vmlinux "$d/vmlinux" --system-map "$d/System.map" \
+		-o "$d/kernel.prof.tmp" >&2; then
+		mv "$d/kernel.prof.tmp" "$d/kernel.prof"
+	else
+		rm -f "$d/kernel.prof.tmp"
+		echo "lab: warning: $mk failed; no kernel.prof" >&2
+	fi
 }
 
 # Base initramfs: busybox + applet links, modules, /init. Keyed by the hash of
@@ -232,9 +236,11 @@ stop_dir() {	# QMP quit, then SIGKILL; remove everything but the logs
 	if is_our_qemu "$pid" "$dir"; then
 		printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"quit"}' |
 			timeout 3 socat -t 1 - "UNIX-CONNECT:$dir/qmp.sock" >/dev/null 2>&1
-		for i in $(seq 30); do is_our_qemu "$pid" "$dir" || break; sleep 0.1; done
-		is_our_qemu "$pid" "$dir" && kill -KILL "$pid" 2>/dev/null
-		for i in $(seq 20); do is_our_qemu "$pid" "$dir" || break; sleep 0.1; done
+		for i in $(seq 50); do
+			is_our_qemu "$pid" "$dir" || break
+			[ "$i" = 30 ] && kill -KILL "$pid" 2>/dev/null
+			sleep 0.1
+		done
 	fi
 	[ -f "$dir/ram.path" ] && rm -f "$(cat "$dir/ram.path")"
 	(cd "$dir" 2>/dev/null && rm -rf -- *.sock qemu.pid ram.path upcall.key initrd.img guest session)
@@ -247,12 +253,12 @@ valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; }
 # "\nTOKEN:E:STATUS\n". Prints the output; returns the status (255 + message
 # on timeout or a closed channel). Timeout in ms.
 gt_exec() {
-	local sock=$1 cmd=$2 tmo=$3 quiet=${4:-0} tok line prev= have=0 began=0 left st=
+	local sock=$1 cmd=$2 tmo=$3 quiet=${4:-0} tok line prev='' have=0 began=0 left st=''
 	tok=$(randhex 16)
 	coproc GT { exec socat -t 1 - "UNIX-CONNECT:$sock" 2>/dev/null 8>&- 9>&-; }
 	local gin=${GT[0]:-} gout=${GT[1]:-} gpid=${GT_PID:-} deadline=$(( $(now_ms) + tmo ))
 	[ -n "$gout" ] &&
-		printf '%s %s\n' "$tok" "$(printf '%s' "$cmd" | base64 -w0)" >&"$gout" 2>/dev/null
+		printf '%s %s\n' "$tok" "$(printf '%s' "$cmd" | base64 -w0)" 2>/dev/null 1>&"$gout"
 	while [ -n "$gin" ] && left=$((deadline - ${EPOCHREALTIME/[.,]/} / 1000)) &&
 		[ "$left" -gt 0 ]; do
 		IFS= read -r -t "$((left / 1000)).$(printf %03d $((left % 1000)))" line <&"$gin" || break
@@ -311,7 +317,7 @@ guest_cpio() {
 }
 
 cmd_start() {
-	local name=${1:-} cpu=qemu64 scenario= mem=512M agent=0 append= d abi base
+	local name=${1:-} cpu=qemu64 scenario='' mem=512M agent=0 append='' d abi base
 	local dir ram t0 t1 pid tmo=${UPCALLD_LAB_TIMEOUT:-60}
 	valid_name "$name" || die "start: NAME must match [A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 	shift
