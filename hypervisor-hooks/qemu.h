@@ -9,8 +9,15 @@
  * the stub's target description), Z0 breakpoints, stop replies as events.
  *
  * Breakpoints are invisible to the guest only under TCG; under KVM, QEMU
- * writes int3 into guest memory, so HV_CAP_BP_INVISIBLE is dropped when
- * the stub's monitor reports KVM enabled.
+ * writes int3 into guest memory, so HV_CAP_BP_INVISIBLE is set only when
+ * the stub's monitor reports KVM disabled. event_done gets the vCPU past
+ * its breakpoint by writing rip + 5 when the bytes there are the ftrace
+ * NOP (0f 1f 44 00 00), else by z0, single-step, Z0.
+ *
+ * Every exchange with the stub is bounded by the timeout; one that times
+ * out or breaks the protocol drops the connection (a late reply would be
+ * taken for the next one): the hv then reports HV_EV_GONE and -ENODEV,
+ * while read_phys keeps working on the mapped RAM.
  */
 #ifndef UPCALLD_QEMU_H
 #define UPCALLD_QEMU_H
