@@ -108,8 +108,8 @@ static int load_dir(const char *dir, struct profile **profs)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (profile_load(path, &profs[n], err, sizeof(err)) == 0)
 			n++;
-		else if (err[0])
-			fprintf(stderr, "vmictl: skipping %s: %s\n", path, err);
+		else	/* profile_load's message names the file */
+			fprintf(stderr, "vmictl: skipping %s\n", err[0] ? err : path);
 	}
 	closedir(d);
 	return n;
@@ -279,6 +279,13 @@ static int cmd_lsof(struct vmi *v, const struct opts *o, json_object *root)
 		fprintf(stderr, "vmictl: lsof: %s\n", strerror(-err));
 		return err;
 	}
+	for (size_t i = 0; o->have_pid && !found && i < l.n; i++)
+		found = l.v[i].pid == o->pid;
+	if (o->have_pid && !found) {
+		fprintf(stderr, "vmictl: lsof: no process %d in guest memory\n", o->pid);
+		lnx_task_list_release(&l);
+		return -ESRCH;
+	}
 	if (root) {
 		arr = json_object_new_array();
 		json_object_object_add(root, "files", arr);
@@ -290,7 +297,6 @@ static int cmd_lsof(struct vmi *v, const struct opts *o, json_object *root)
 
 		if (o->have_pid && l.v[i].pid != o->pid)
 			continue;
-		found = true;
 		if (lnx_files(v, &l.v[i], &fl))
 			continue;	/* kernel threads and the like have none */
 		files_out(&l.v[i], &fl, arr);
@@ -299,10 +305,6 @@ static int cmd_lsof(struct vmi *v, const struct opts *o, json_object *root)
 	}
 	report_flags(o, flags | l.flags, root);
 	lnx_task_list_release(&l);
-	if (o->have_pid && !found) {
-		fprintf(stderr, "vmictl: lsof: no process %d in guest memory\n", o->pid);
-		return -ESRCH;
-	}
 	return 0;
 }
 
@@ -326,9 +328,10 @@ static int pick_profile(const struct opts *o, struct hv *hv, struct profile **pr
 
 	if (o->profile) {
 		*n = profile_load(o->profile, &profs[0], err, sizeof(err)) ? 0 : 1;
-		if (!*n)
-			fprintf(stderr, "vmictl: %s: %s\n", o->profile,
-				err[0] ? err : "cannot load profile");
+		if (!*n && err[0])
+			fprintf(stderr, "vmictl: %s\n", err);
+		else if (!*n)
+			fprintf(stderr, "vmictl: %s: cannot load profile\n", o->profile);
 		return *n ? 0 : -EINVAL;
 	}
 	*n = load_dir(o->profile_dir, profs);
