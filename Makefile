@@ -127,6 +127,19 @@ $(B)/guest/%: tests/lab/guest/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
 
+# Test-only lying agent: the real agent sources built with -DUPCALLD_AGENT_LIES
+# plus tests/lab/liar/*.c; lab guests get it as /usr/bin/upcalld-agent-liar.
+LIAR := $(if $(AGENT_SRCS),$(B)/guest/upcalld-agent-liar,)
+GUEST_BINS += $(LIAR)
+
+$(B)/liar/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DUPCALLD_AGENT_LIES -c -o $@ $<
+
+$(B)/guest/upcalld-agent-liar: $(patsubst %.c,$(B)/liar/%.o,$(AGENT_SRCS) $(WIRE_SRCS) \
+				$(wildcard tests/lab/liar/*.c))
+	$(CC) -static -o $@ $^ -Wl,-Bstatic -lcrypto -lpthread
+
 $(B)/bench/%: $(B)/bench/%.o $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)
 

@@ -95,6 +95,10 @@ int agent_reply_add(struct agent_reply *r, const uint8_t *rec, size_t len)
 {
 	if (r->dead)
 		return -EPIPE;
+#ifdef UPCALLD_AGENT_LIES
+	if (agent_lie_drop(r->hdr.query, rec, len))
+		return 0;
+#endif
 	if (r->full || r->total + len > WIRE_REPLY_BODY_MAX ||
 	    r->hdr.seq + 1 >= WIRE_REPLY_FRAMES_MAX) {
 		r->full = true;
@@ -115,6 +119,10 @@ int agent_reply_finish(struct agent_reply *r, unsigned int status)
 {
 	if (r->dead)
 		return -EPIPE;
+#ifdef UPCALLD_AGENT_LIES
+	if (status == WIRE_ST_OK)
+		agent_lie_invent(r);
+#endif
 	if (r->full && status == WIRE_ST_OK)
 		status = WIRE_ST_PARTIAL;
 	if (status != WIRE_ST_OK && status != WIRE_ST_PARTIAL)
@@ -368,8 +376,14 @@ int main(int argc, char **argv)
 {
 	uint8_t key[WIRE_KEY_LEN];
 	struct agent a = { .chan.fd = -1 };
-	int ret = parse_args(argc, argv, &a.o);
+	int ret;
 
+#ifdef UPCALLD_AGENT_LIES
+	argc = agent_lie_args(argc, argv);
+	if (argc < 0)
+		return 2;
+#endif
+	ret = parse_args(argc, argv, &a.o);
 	if (ret)
 		return ret > 0 ? 0 : 2;
 	ret = agent_key_get(&a.o, key);

@@ -85,6 +85,18 @@ unsigned int agent_q_files(struct agent_reply *r, int32_t pid);
 unsigned int agent_q_modules(struct agent_reply *r);
 unsigned int agent_q_info(struct agent_reply *r);
 
+#ifdef UPCALLD_AGENT_LIES
+/*
+ * Test-only lies (tests/lab/liar/agent_lies.c, built into
+ * upcalld-agent-liar, never into upcalld-agent): take the lie options out
+ * of argv (returns the new argc, or -EINVAL); drop a record on its way
+ * into a reply; add invented records before a reply's last frame.
+ */
+int agent_lie_args(int argc, char **argv);
+bool agent_lie_drop(unsigned int query, const uint8_t *rec, size_t len);
+void agent_lie_invent(struct agent_reply *r);
+#endif
+
 /* syslog, or stderr in the foreground. */
 void agent_log(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
