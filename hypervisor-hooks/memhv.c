@@ -90,6 +90,15 @@ static int mh_read_phys(struct hv *hv, gpa_t gpa, void *buf, size_t len)
 	m->reads++;
 	if (!range_ok(m, gpa, len))
 		return -EFAULT;
+	if ((gpa & (HV_PAGE_SIZE - 1)) + len <= HV_PAGE_SIZE) {	/* one page: most reads */
+		const uint8_t *p = page_get(m, gpa);
+
+		if (p)
+			memcpy(out, p + (gpa & (HV_PAGE_SIZE - 1)), len);
+		else
+			memset(out, 0, len);
+		return 0;
+	}
 	while (len) {
 		size_t off = gpa & (HV_PAGE_SIZE - 1);
 		size_t n = HV_PAGE_SIZE - off < len ? HV_PAGE_SIZE - off : len;
