@@ -115,6 +115,21 @@ static int load_dir(const char *dir, struct profile **profs)
 	return n;
 }
 
+/*
+ * Guest strings on the operator's terminal: control bytes (escape
+ * sequences a guest could plant in a comm or a path) shown as '?'.
+ * JSON output escapes them through json-c instead.
+ */
+static const char *tty_safe(const char *in, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < len; i++)
+		buf[i] = ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) ? '?' : in[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static void walk_flags_str(unsigned int f, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s%s", f & LNX_WALK_CYCLE ? " cycle" : "",
@@ -187,12 +202,14 @@ static int cmd_ps(struct vmi *v, const struct opts *o, json_object *root)
 	}
 	for (size_t i = 0; i < l.n; i++) {
 		const struct lnx_task *t = &l.v[i];
+		char safe[LNX_COMM_LEN];
 
 		if (arr)
 			json_object_array_add(arr, task_json(t));
 		else
 			printf("%7d %7d %6u %6u %6u  %s%s%s%s\n", t->pid, t->ppid, t->uid,
-			       t->euid, t->gid, t->kthread ? "[" : "", t->comm,
+			       t->euid, t->gid, t->kthread ? "[" : "",
+			       tty_safe(t->comm, safe, sizeof(safe)),
 			       t->kthread ? "]" : "", t->exiting ? " <exiting>" : "");
 	}
 	report_flags(o, l.flags, root);
@@ -218,7 +235,7 @@ static int cmd_lsmod(struct vmi *v, const struct opts *o, json_object *root)
 	}
 	for (size_t i = 0; i < l.n; i++) {
 		const struct lnx_module *m = &l.v[i];
-		char base[32];
+		char base[32], safe[LNX_MODNAME_LEN];
 
 		snprintf(base, sizeof(base), "%#llx", (unsigned long long)m->base);
 		if (arr) {
@@ -230,7 +247,8 @@ static int cmd_lsmod(struct vmi *v, const struct opts *o, json_object *root)
 			json_object_object_add(j, "state", json_object_new_int((int)m->state));
 			json_object_array_add(arr, j);
 		} else {
-			printf("%-24s %10llu  %-18s %u\n", m->name,
+			printf("%-24s %10llu  %-18s %u\n",
+			       tty_safe(m->name, safe, sizeof(safe)),
 			       (unsigned long long)m->size, base, m->state);
 		}
 	}
@@ -242,6 +260,8 @@ static int cmd_lsmod(struct vmi *v, const struct opts *o, json_object *root)
 static void files_out(const struct lnx_task *t, const struct lnx_file_list *fl,
 		      json_object *arr)
 {
+	char comm[LNX_COMM_LEN], safe[LNX_PATH_MAX + 1];
+
 	for (size_t i = 0; i < fl->n; i++) {
 		const struct lnx_file *f = &fl->v[i];
 		const char *path = f->path ? f->path : "";
@@ -260,8 +280,9 @@ static void files_out(const struct lnx_task *t, const struct lnx_file_list *fl,
 					       json_object_new_boolean(f->path_truncated));
 			json_object_array_add(arr, j);
 		} else {
-			printf("%7d %-16s %5d %-7s %s%s\n", t->pid, t->comm, f->fd,
-			       lnx_file_kind_str(f->kind), path,
+			printf("%7d %-16s %5d %-7s %s%s\n", t->pid,
+			       tty_safe(t->comm, comm, sizeof(comm)), f->fd,
+			       lnx_file_kind_str(f->kind), tty_safe(path, safe, sizeof(safe)),
 			       f->path_truncated ? " <truncated>" : "");
 		}
 	}
