@@ -75,32 +75,42 @@ static int die(const char *what, int err)
 	return 1;
 }
 
-/* 4 KiB-mapped region: the worst case for a walk (every level read). */
-static int bench_translate(unsigned int levels)
+/* Copy memhv's RAM into a file the qemu backend can map, as QEMU's would be. */
+static int ram_to_file(struct hv *mem, char *path)
 {
-	enum { PAGES = 2048, N = 200000 };
-	struct hv *hv;
+	static uint8_t chunk[1 << 20];
+	int fd = mkstemp(path), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (uint64_t pa = 0; !err && pa < mem->ram_size; pa += sizeof(chunk)) {
+		err = hv_read_phys(mem, pa, chunk, sizeof(chunk));
+		if (!err && pwrite(fd, chunk, sizeof(chunk), (off_t)pa) != sizeof(chunk))
+			err = -EIO;
+	}
+	close(fd);
+	return err;
+}
+
+/* Best-of-REPS ns per op: uncached walks, then cache hits. */
+static void time_translate(struct hv *hv, gpa_t root, unsigned int levels,
+			   unsigned int pages, const char *what)
+{
+	enum { N = 200000 };
 	struct pt *pt = malloc(sizeof(*pt));
-	gpa_t root, pa;
 	uint64_t s = 88172645463325252ull, sum = 0;
 	double t0, unc = 1e18, hit = 1e18;
-	int err;
+	gpa_t pa;
 
-	if (!pt || (err = memhv_new("bench", 256 * MIB, 1, &hv)))
-		return die("memhv_new", -ENOMEM);
-	err = memhv_alloc_page(hv, &root);
-	if (!err)
-		err = memhv_map_range(hv, root, levels, DMAP + 0x10000000, 0x100000,
-				      PAGES * 4096ull);
-	if (err)
-		return die("map", err);
+	if (!pt)
+		return;
 	pt_init(pt, hv);
 	for (int r = 0; r < REPS; r++) {
 		struct pt_map m;
 
 		t0 = now_ns();
 		for (int i = 0; i < N; i++) {
-			gva_t va = DMAP + 0x10000000 + (rng(&s) % PAGES) * 4096;
+			gva_t va = DMAP + 0x10000000 + (rng(&s) % pages) * 4096;
 
 			pt_walk(hv, PT_MAXPHY_DEFAULT, root, levels, va, &m);
 			sum += m.pa;
@@ -108,19 +118,47 @@ static int bench_translate(unsigned int levels)
 		unc = (now_ns() - t0) / N < unc ? (now_ns() - t0) / N : unc;
 		t0 = now_ns();
 		for (int i = 0; i < N; i++) {
-			gva_t va = DMAP + 0x10000000 + (rng(&s) % PAGES) * 4096;
+			gva_t va = DMAP + 0x10000000 + (rng(&s) % pages) * 4096;
 
 			pt_translate(pt, root, levels, va, &pa);
 			sum += pa;
 		}
 		hit = (now_ns() - t0) / N < hit ? (now_ns() - t0) / N : hit;
 	}
-	printf("translate %u-level 4K: uncached %.1f ns, cached %.1f ns "
-	       "(hits %llu, misses %llu) [targets < 1000, < 50]%s\n", levels, unc, hit,
-	       (unsigned long long)pt->hits, (unsigned long long)pt->misses,
+	printf("translate %u-level 4K %-9s: uncached %.1f ns, cached %.1f ns "
+	       "(hits %llu, misses %llu) [targets < 1000, < 50]%s\n", levels, what,
+	       unc, hit, (unsigned long long)pt->hits, (unsigned long long)pt->misses,
 	       sum == 42 ? " " : "");
 	free(pt);
+}
+
+/* 4 KiB-mapped region: the worst case for a walk (every level read). */
+static int bench_translate(unsigned int levels)
+{
+	enum { PAGES = 2048 };
+	char path[] = "/dev/shm/bench_pt_pt.XXXXXX";
+	struct hv *hv, *q;
+	gpa_t root;
+	int err = memhv_new("bench", 64 * MIB, 1, &hv);
+
+	if (err)
+		return die("memhv_new", err);
+	err = memhv_alloc_page(hv, &root);
+	if (!err)
+		err = memhv_map_range(hv, root, levels, DMAP + 0x10000000, 0x100000,
+				      PAGES * 4096ull);
+	if (err)
+		return die("map", err);
+	time_translate(hv, root, levels, PAGES, "memhv");
+	err = ram_to_file(hv, path);
 	hv_free(hv);
+	if (!err)
+		err = qemu_hv_open("bench", path, -1, 0, &q);
+	unlink(path);
+	if (err)
+		return die("RAM file", err);
+	time_translate(q, root, levels, PAGES, "qemu-file");
+	hv_free(q);
 	return 0;
 }
 
@@ -370,23 +408,6 @@ static void report_walks(struct vmi *v, const char *what)
 
 	printf("walk %-9s %5zu tasks: task list %.0f ns/task cold, %.0f warm; "
 	       "pid IDR %.0f cold, %.0f warm [target <= 1000]\n", what, n, lc, lw, ic, iw);
-}
-
-/* Copy memhv's RAM into a file the qemu backend can map, as QEMU's would be. */
-static int ram_to_file(struct hv *mem, char *path)
-{
-	static uint8_t chunk[1 << 20];
-	int fd = mkstemp(path), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (uint64_t pa = 0; !err && pa < mem->ram_size; pa += sizeof(chunk)) {
-		err = hv_read_phys(mem, pa, chunk, sizeof(chunk));
-		if (!err && pwrite(fd, chunk, sizeof(chunk), (off_t)pa) != sizeof(chunk))
-			err = -EIO;
-	}
-	close(fd);
-	return err;
 }
 
 /* 10,000 tasks walked through memhv, then through the qemu backend. */
