@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@ static struct xcheck_proc P(int pid, int ppid, const char *comm, uint64_t start)
 	struct xcheck_proc p = { .pid = pid, .ppid = ppid, .uid = 0,
 				 .start_ns = start };
 
-	strncpy(p.comm, comm, sizeof(p.comm) - 1);
+	snprintf(p.comm, sizeof(p.comm), "%s", comm);
 	return p;
 }
 
@@ -223,7 +224,7 @@ static struct xcheck_module M(const char *name, uint64_t size)
 {
 	struct xcheck_module m = { .size = size };
 
-	strncpy(m.name, name, sizeof(m.name) - 1);
+	snprintf(m.name, sizeof(m.name), "%s", name);
 	return m;
 }
 
