@@ -107,6 +107,14 @@ static struct btf *make_btf(void)
 	st(b, "xa_node", 64);
 	fld(b, NULL, cyc, 0, 0);
 	fld(b, "slots", vp, 320, 0);
+	/* pid: an anonymous member fanning out ten ways at every level */
+	cyc = btf__type_cnt(b);
+	ck_assert_int_eq(st(b, NULL, 8), cyc);
+	for (int i = 0; i < 10; i++)
+		fld(b, NULL, cyc, 0, 0);
+	st(b, "pid", 64);
+	fld(b, NULL, cyc, 0, 0);
+	fld(b, "tasks", lh, 128, 0);
 	return b;
 }
 
@@ -134,6 +142,8 @@ START_TEST(test_btf_offsets_through_anonymous_members_and_paths)
 	ck_assert_int_eq(p->off[PF_TASK_FLAGS], PROFILE_NOFIELD);	/* bitfield */
 	ck_assert_int_eq(p->off[PF_XA_NODE_SLOTS], 40);
 	ck_assert_int_eq(p->off[PF_XA_NODE_SHIFT], PROFILE_NOFIELD);	/* cycle */
+	ck_assert_int_eq(p->off[PF_PID_NUMBERS], PROFILE_NOFIELD);	/* fan-out */
+	ck_assert_int_eq(p->off[PF_PID_TASKS], 16);
 	ck_assert_int_eq(p->off[PF_MODULE_MEM], PROFILE_NOFIELD);
 	ck_assert_int_eq(p->off[PF_MODULE_MEMORY_BASE], PROFILE_NOFIELD);
 	ck_assert_uint_eq(p->size[PS_TASK_STRUCT], 9728);

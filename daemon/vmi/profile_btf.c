@@ -27,14 +27,16 @@
  * anonymous members; adds its byte offset to *off and gives its type.
  */
 static int btf_member(const struct btf *btf, __u32 id, const char *name,
-		      size_t len, __u32 *off, __u32 *mtype, int depth)
+		      size_t len, __u32 *off, __u32 *mtype, int depth,
+		      unsigned int *budget)
 {
 	const struct btf_type *t;
 	const struct btf_member *m;
 	int rid = btf__resolve_type(btf, id);
 
-	if (rid < 0 || depth > PROFILE_DEPTH_MAX)
+	if (rid < 0 || depth > PROFILE_DEPTH_MAX || !*budget)
 		return -ENOENT;
+	(*budget)--;	/* anonymous members that fan out and loop */
 	t = btf__type_by_id(btf, (__u32)rid);
 	if (!t || !(btf_is_struct(t) || btf_is_union(t)))
 		return -ENOENT;
@@ -52,7 +54,7 @@ static int btf_member(const struct btf *btf, __u32 id, const char *name,
 			*mtype = m[i].type;
 			return 0;
 		}
-		if (btf_member(btf, m[i].type, name, len, &sub, mtype, depth + 1) == 0) {
+		if (btf_member(btf, m[i].type, name, len, &sub, mtype, depth + 1, budget) == 0) {
 			*off += bits / 8 + sub;
 			return 0;
 		}
@@ -64,12 +66,13 @@ static int btf_member(const struct btf *btf, __u32 id, const char *name,
 static int32_t btf_path(const struct btf *btf, __u32 id, const char *path)
 {
 	__u32 off = 0, type = id;
+	unsigned int budget = PROFILE_SEARCH_MAX;
 
 	while (*path) {
 		const char *dot = strchr(path, '.');
 		size_t len = dot ? (size_t)(dot - path) : strlen(path);
 
-		if (btf_member(btf, type, path, len, &off, &type, 0))
+		if (btf_member(btf, type, path, len, &off, &type, 0, &budget))
 			return PROFILE_NOFIELD;
 		path += len + (dot ? 1 : 0);
 	}
@@ -308,6 +311,20 @@ static char elf_sym_type(const GElf_Sym *s, const GElf_Shdr *sh)
 	return bind == STB_LOCAL ? c : (char)(c - 'a' + 'A');
 }
 
+/* What scripts/mksysmap leaves out of System.map: local labels and the
+ * export tables' bookkeeping. */
+static bool skip_name(const char *n)
+{
+	static const char *const prefixes[] = {
+		"$", ".L", "__crc_", "__kstrtab_", "__kstrtabns_",
+	};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(n, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
 /* Symbols from .symtab, leaving out what System.map leaves out. */
 static int vmlinux_symbols(struct vmlinux *v, struct profile_builder *b,
 			   char *err, size_t errlen)
@@ -336,8 +353,7 @@ static int vmlinux_symbols(struct vmlinux *v, struct profile_builder *b,
 		    s.st_shndx >= v->nsec || s.st_shndx >= SHN_LORESERVE)
 			continue;	/* absolute, common, or not a place in memory */
 		name = elf_strptr(v->elf, v->sh[i].sh_link, s.st_name);
-		if (!name || !*name || name[0] == '$' || !strncmp(name, ".L", 2) ||
-		    strlen(name) > PROFILE_NAME_MAX)
+		if (!name || !*name || strlen(name) > PROFILE_NAME_MAX || skip_name(name))
 			continue;
 		rc = profile_builder_add(b, name, strlen(name), s.st_value,
 					 elf_sym_type(&s, &v->sh[s.st_shndx]));

@@ -27,6 +27,7 @@
 struct isf {
 	const char *path;
 	struct json_object *types;	/* "user_types", may be NULL */
+	unsigned int budget;		/* member searches left for one path */
 	char *err;
 	size_t errlen;
 };
@@ -90,8 +91,10 @@ static int isf_field(struct isf *x, struct json_object *f, const char *where,
 		return -EINVAL;
 	}
 	rc = get_uint(x, f, "offset", PROFILE_OFF_MAX, where, off);
+	if (rc == -ENOENT)
+		profile_err(x->err, x->errlen, "%s: %s has no offset", x->path, where);
 	if (rc)
-		return rc == -ENOENT ? -EINVAL : rc;
+		return -EINVAL;
 	t = get(x, f, "type", json_type_object, where, &rc);
 	k = get(x, t, "kind", json_type_string, where, &rc);
 	n = get(x, t, "name", json_type_string, where, &rc);
@@ -114,6 +117,9 @@ static int isf_member(struct isf *x, const char *tname, const char *name,
 	char where[2 * ISF_KEY_MAX];
 	int rc = 0;
 
+	if (!x->budget)
+		return -ENOENT;	/* anonymous members that fan out and loop */
+	x->budget--;
 	snprintf(where, sizeof(where), "user_types.%s", tname);
 	t = get(x, x->types, tname, json_type_object, "user_types", &rc);
 	fields = get(x, t, "fields", json_type_object, where, &rc);
@@ -152,6 +158,7 @@ static int isf_path(struct isf *x, const char *s, const char *path, int32_t *out
 	const char *type = s;
 	uint64_t total = 0;
 
+	x->budget = PROFILE_SEARCH_MAX;
 	while (*path) {
 		const char *dot = strchr(path, '.');
 		size_t len = dot ? (size_t)(dot - path) : strlen(path);
@@ -303,7 +310,7 @@ static int isf_read(struct isf *x, struct json_object **root)
 	struct json_tokener *tok = NULL;
 	struct stat st;
 	char *buf = NULL;
-	size_t done = 0;
+	size_t done = 0, end;
 	int fd, rc = 0;
 
 	fd = open(x->path, O_RDONLY | O_CLOEXEC);
@@ -334,8 +341,10 @@ static int isf_read(struct isf *x, struct json_object **root)
 		done += (size_t)n;
 	}
 	*root = json_tokener_parse_ex(tok, buf, (int)done);
-	if (!*root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != done) {
+	end = json_tokener_get_parse_end(tok);
+	while (end < done && strchr(" \t\r\n", buf[end]) && buf[end])
+		end++;
+	if (!*root || json_tokener_get_error(tok) != json_tokener_success || end != done) {
 		enum json_tokener_error je = json_tokener_get_error(tok);
 
 		profile_err(x->err, x->errlen, "%s: bad JSON at byte %zu: %s", x->path,

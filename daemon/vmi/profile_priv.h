@@ -18,6 +18,7 @@
 #define PROFILE_NAME_MAX 512		/* longest symbol name accepted */
 #define PROFILE_POOL_MAX (256u << 20)	/* string pool cap (offsets are u32) */
 #define PROFILE_DEPTH_MAX 8		/* nesting of anonymous members */
+#define PROFILE_SEARCH_MAX 4096		/* anonymous members searched per path */
 
 /* Names of the size entries ("task_struct"), indexed by enum profile_size. */
 extern const char *const profile_size_names[PS_COUNT];
