@@ -137,7 +137,9 @@ int main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'd': dumpf = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "mkprofile: see --help\n");
+			return 2;
 		}
 	}
 	if (optind < argc) {

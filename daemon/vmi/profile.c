@@ -250,3 +250,80 @@ int profile_builder_finish(struct profile_builder *b, struct profile **out,
 	b->p = NULL;
 	return 0;
 }
+
+/* --- validation (of loaded files, and of profiles about to be saved) ---- */
+
+bool profile_pool_ok(const struct profile *p)
+{
+	return p->strings && p->strings_len >= 1 &&
+	       p->strings_len <= PROFILE_POOL_MAX &&
+	       p->strings[p->strings_len - 1] == '\0';
+}
+
+/* The pool ends in a NUL, so a name at an offset inside it is terminated. */
+static int check_syms(const struct profile *p, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < p->nsyms; i++) {
+		const struct profile_symbol *s = &p->by_name[i];
+
+		if (s->name >= p->strings_len || p->strings[s->name] == '\0') {
+			profile_err(err, errlen, "symbol %u: name offset %u outside the string pool (%zu bytes) or empty",
+				    i, s->name, p->strings_len);
+			return -EINVAL;
+		}
+		if (s->type < '!' || s->type > '~') {
+			profile_err(err, errlen, "symbol %s: bad type byte 0x%02x",
+				    sym_name(p, i), (unsigned char)s->type);
+			return -EINVAL;
+		}
+		if (i && strcmp(sym_name(p, i - 1), sym_name(p, i)) > 0) {
+			profile_err(err, errlen, "symbols not sorted by name at %u (%s after %s)",
+				    i, sym_name(p, i), sym_name(p, i - 1));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_by_addr(const struct profile *p, char *err, size_t errlen)
+{
+	uint64_t prev = 0;
+
+	for (uint32_t i = 0; i < p->nsyms; i++) {
+		uint32_t j = p->by_addr[i];
+
+		if (j >= p->nsyms) {
+			profile_err(err, errlen, "address index %u: entry %u past %u symbols",
+				    i, j, p->nsyms);
+			return -EINVAL;
+		}
+		if (p->by_name[j].addr < prev) {
+			profile_err(err, errlen, "address index not sorted at %u (%s)",
+				    i, sym_name(p, j));
+			return -EINVAL;
+		}
+		prev = p->by_name[j].addr;
+	}
+	return 0;
+}
+
+int profile_check(const struct profile *p, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!profile_pool_ok(p)) {
+		profile_err(err, errlen, "string pool empty, too large, or not NUL-terminated");
+		return -EINVAL;
+	}
+	if (p->nsyms > PROFILE_SYMS_MAX || (p->nsyms && (!p->by_name || !p->by_addr))) {
+		profile_err(err, errlen, "bad symbol table (%u symbols)", p->nsyms);
+		return -EINVAL;
+	}
+	if (p->banner_len >= PROFILE_BANNER_MAX || p->banner[p->banner_len] ||
+	    strlen(p->banner) != p->banner_len) {
+		profile_err(err, errlen, "bad banner length %u", p->banner_len);
+		return -EINVAL;
+	}
+	rc = check_syms(p, err, errlen);
+	return rc ? rc : check_by_addr(p, err, errlen);
+}

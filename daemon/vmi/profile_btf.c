@@ -212,7 +212,7 @@ int profile_sysmap_parse(struct profile_builder *b, FILE *f,
 
 	*skipped = 0;
 	if (rc) {
-		profile_err(err, errlen, "System.map: %s", strerror(-rc));
+		profile_err(err, errlen, "%s", strerror(-rc));
 		return rc;
 	}
 	while (pos < len && !rc) {
@@ -230,11 +230,11 @@ int profile_sysmap_parse(struct profile_builder *b, FILE *f,
 	}
 	free(buf);
 	if (rc == -E2BIG)
-		profile_err(err, errlen, "System.map: more than %u symbols", PROFILE_SYMS_MAX);
+		profile_err(err, errlen, "more than %u symbols", PROFILE_SYMS_MAX);
 	else if (rc)
-		profile_err(err, errlen, "System.map: %s", strerror(-rc));
+		profile_err(err, errlen, "%s", strerror(-rc));
 	else if (!b->p->nsyms) {
-		profile_err(err, errlen, "System.map: no symbols (%lu lines skipped); Debian's /boot copy is a stub, the real one is in linux-image-*-dbg",
+		profile_err(err, errlen, "no symbols (%lu lines skipped); Debian's /boot/System.map-* is a stub, the real one is in linux-image-*-dbg",
 			    *skipped);
 		rc = -EINVAL;
 	}
@@ -406,6 +406,7 @@ static int symbols_from_sysmap(const char *sysmap, struct profile_builder *b,
 			       char *err, size_t errlen)
 {
 	unsigned long skipped;
+	char msg[256] = "";
 	FILE *f = fopen(sysmap, "re");
 	int rc;
 
@@ -414,8 +415,10 @@ static int symbols_from_sysmap(const char *sysmap, struct profile_builder *b,
 		profile_err(err, errlen, "%s: %s", sysmap, strerror(-rc));
 		return rc;
 	}
-	rc = profile_sysmap_parse(b, f, &skipped, err, errlen);
+	rc = profile_sysmap_parse(b, f, &skipped, msg, sizeof(msg));
 	fclose(f);
+	if (rc)
+		profile_err(err, errlen, "%s: %s", sysmap, msg);
 	return rc;
 }
 

@@ -41,83 +41,6 @@ static const char *sym_name(const struct profile *p, uint32_t i)
 	return p->strings + p->by_name[i].name;
 }
 
-/* --- validation (loaded files and profiles about to be saved) ------------ */
-
-static bool pool_ok(const struct profile *p)
-{
-	return p->strings && p->strings_len >= 1 &&
-	       p->strings_len <= PROFILE_POOL_MAX &&
-	       p->strings[p->strings_len - 1] == '\0';
-}
-
-/* The pool ends in a NUL, so a name at an offset inside it is terminated. */
-static int check_syms(const struct profile *p, char *err, size_t errlen)
-{
-	for (uint32_t i = 0; i < p->nsyms; i++) {
-		const struct profile_symbol *s = &p->by_name[i];
-
-		if (s->name >= p->strings_len || p->strings[s->name] == '\0') {
-			profile_err(err, errlen, "symbol %u: name offset %u outside the string pool (%zu bytes) or empty",
-				    i, s->name, p->strings_len);
-			return -EINVAL;
-		}
-		if (s->type < '!' || s->type > '~') {
-			profile_err(err, errlen, "symbol %s: bad type byte 0x%02x",
-				    sym_name(p, i), (unsigned char)s->type);
-			return -EINVAL;
-		}
-		if (i && strcmp(sym_name(p, i - 1), sym_name(p, i)) > 0) {
-			profile_err(err, errlen, "symbols not sorted by name at %u (%s after %s)",
-				    i, sym_name(p, i), sym_name(p, i - 1));
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int check_by_addr(const struct profile *p, char *err, size_t errlen)
-{
-	uint64_t prev = 0;
-
-	for (uint32_t i = 0; i < p->nsyms; i++) {
-		uint32_t j = p->by_addr[i];
-
-		if (j >= p->nsyms) {
-			profile_err(err, errlen, "address index %u: entry %u past %u symbols",
-				    i, j, p->nsyms);
-			return -EINVAL;
-		}
-		if (p->by_name[j].addr < prev) {
-			profile_err(err, errlen, "address index not sorted at %u (%s)",
-				    i, sym_name(p, j));
-			return -EINVAL;
-		}
-		prev = p->by_name[j].addr;
-	}
-	return 0;
-}
-
-static int check_profile(const struct profile *p, char *err, size_t errlen)
-{
-	int rc;
-
-	if (!pool_ok(p)) {
-		profile_err(err, errlen, "string pool empty, too large, or not NUL-terminated");
-		return -EINVAL;
-	}
-	if (p->nsyms > PROFILE_SYMS_MAX || (p->nsyms && (!p->by_name || !p->by_addr))) {
-		profile_err(err, errlen, "bad symbol table (%u symbols)", p->nsyms);
-		return -EINVAL;
-	}
-	if (p->banner_len >= PROFILE_BANNER_MAX || p->banner[p->banner_len] ||
-	    strlen(p->banner) != p->banner_len) {
-		profile_err(err, errlen, "bad banner length %u", p->banner_len);
-		return -EINVAL;
-	}
-	rc = check_syms(p, err, errlen);
-	return rc ? rc : check_by_addr(p, err, errlen);
-}
-
 /* --- the file format ---------------------------------------------------- */
 
 #define FILE_MAGIC "UPCDPROF"
@@ -157,6 +80,21 @@ static void hdr_encode(const struct file_hdr *h, uint8_t *b)
 		put64(b + 40 + 8 * i, h->off[i]);
 	put64(b + 80, h->len[SEC_STRINGS]);
 	put64(b + 88, h->total);
+}
+
+static void hdr_decode(const uint8_t *b, struct file_hdr *h)
+{
+	h->version = get32(b + 8);
+	h->header_size = get32(b + 12);
+	h->nfields = get32(b + 16);
+	h->nsizes = get32(b + 20);
+	h->nsyms = get32(b + 24);
+	h->banner_off = get32(b + 28);
+	h->banner_len = get32(b + 32);
+	for (int i = 0; i < SEC_COUNT; i++)
+		h->off[i] = get64(b + 40 + 8 * i);
+	h->len[SEC_STRINGS] = get64(b + 80);
+	h->total = get64(b + 88);
 }
 
 static void hdr_lengths(struct file_hdr *h)
@@ -308,7 +246,7 @@ int profile_save(const struct profile *p, const char *path)
 	uint8_t *buf = NULL;
 	int rc;
 
-	if (check_profile(p, NULL, 0))
+	if (profile_check(p, NULL, 0))
 		return -EINVAL;
 	symname = malloc(((size_t)p->nsyms + 1) * sizeof(*symname));
 	if (!symname)
@@ -348,17 +286,7 @@ static int parse_header(const uint8_t *b, size_t n, uint64_t fsize,
 		profile_err(msg, mlen, "bad magic: neither an upcalld profile nor ISF JSON");
 		return -EINVAL;
 	}
-	h->version = get32(b + 8);
-	h->header_size = get32(b + 12);
-	h->nfields = get32(b + 16);
-	h->nsizes = get32(b + 20);
-	h->nsyms = get32(b + 24);
-	h->banner_off = get32(b + 28);
-	h->banner_len = get32(b + 32);
-	for (int i = 0; i < SEC_COUNT; i++)
-		h->off[i] = get64(b + 40 + 8 * i);
-	h->len[SEC_STRINGS] = get64(b + 80);
-	h->total = get64(b + 88);
+	hdr_decode(b, h);
 	if (h->version != FILE_VERSION || h->header_size != HDR_SIZE) {
 		profile_err(msg, mlen, "unsupported version %u with header size %u (this build reads version %u, %u bytes)",
 			    h->version, h->header_size, FILE_VERSION, HDR_SIZE);
@@ -481,7 +409,7 @@ static int load_sections(const uint8_t *m, struct profile *p, const struct file_
 		p->by_addr[i] = le32toh(p->by_addr[i]);
 	}
 #endif
-	if (!pool_ok(p)) {
+	if (!profile_pool_ok(p)) {
 		profile_err(msg, mlen, "string pool does not end in a NUL");
 		return -EINVAL;
 	}
@@ -490,7 +418,7 @@ static int load_sections(const uint8_t *m, struct profile *p, const struct file_
 		rc = load_table(p, m + h->off[SEC_SIZES], h->nsizes, false, msg, mlen);
 	if (!rc)
 		rc = load_banner(p, h, msg, mlen);
-	return rc ? rc : check_profile(p, msg, mlen);
+	return rc ? rc : profile_check(p, msg, mlen);
 }
 
 static bool looks_json(const uint8_t *b, size_t n)

@@ -305,46 +305,55 @@ static int isf_symbols(struct isf *x, struct json_object *root, struct profile_b
 	return rc;
 }
 
-static int isf_read(struct isf *x, struct json_object **root)
+/* The whole file, NUL-terminated, in *buf (caller frees). */
+static int isf_slurp(struct isf *x, char **buf, size_t *len)
 {
-	struct json_tokener *tok = NULL;
 	struct stat st;
-	char *buf = NULL;
-	size_t done = 0, end;
+	size_t done = 0;
 	int fd, rc = 0;
 
 	fd = open(x->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		rc = -errno;
 		profile_err(x->err, x->errlen, "%s: %s", x->path, strerror(-rc));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > ISF_FILE_MAX) {
+	} else if (!S_ISREG(st.st_mode) || st.st_size > ISF_FILE_MAX) {
 		profile_err(x->err, x->errlen, "%s: not a regular file under 1 GiB", x->path);
 		rc = -EINVAL;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	tok = json_tokener_new_ex(ISF_DEPTH);
-	if (!buf || !tok) {
+	} else if (!(*buf = malloc((size_t)st.st_size + 1))) {
 		rc = -ENOMEM;
-		goto out;
 	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+	while (!rc && done < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + done, (size_t)st.st_size - done);
 
 		if (n <= 0) {
 			rc = n ? -errno : -EINVAL;
 			profile_err(x->err, x->errlen, "%s: read failed", x->path);
-			goto out;
 		}
-		done += (size_t)n;
+		done += n > 0 ? (size_t)n : 0;
 	}
-	*root = json_tokener_parse_ex(tok, buf, (int)done);
+	if (fd >= 0)
+		close(fd);
+	if (!rc) {
+		(*buf)[done] = '\0';
+		*len = done;
+	}
+	return rc;
+}
+
+static int isf_read(struct isf *x, struct json_object **root)
+{
+	struct json_tokener *tok = json_tokener_new_ex(ISF_DEPTH);
+	char *buf = NULL;
+	size_t len = 0, end;
+	int rc = tok ? isf_slurp(x, &buf, &len) : -ENOMEM;
+
+	if (rc)
+		goto out;
+	*root = json_tokener_parse_ex(tok, buf, (int)len);
 	end = json_tokener_get_parse_end(tok);
-	while (end < done && strchr(" \t\r\n", buf[end]) && buf[end])
+	while (end < len && strchr(" \t\r\n", buf[end]) && buf[end])
 		end++;
-	if (!*root || json_tokener_get_error(tok) != json_tokener_success || end != done) {
+	if (!*root || json_tokener_get_error(tok) != json_tokener_success || end != len) {
 		enum json_tokener_error je = json_tokener_get_error(tok);
 
 		profile_err(x->err, x->errlen, "%s: bad JSON at byte %zu: %s", x->path,
@@ -360,8 +369,6 @@ out:
 	if (tok)
 		json_tokener_free(tok);
 	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return rc;
 }
 

@@ -44,6 +44,12 @@ int profile_builder_finish(struct profile_builder *b, struct profile **out,
 			   char *err, size_t errlen);
 void profile_builder_release(struct profile_builder *b);
 
+/* The string pool is non-empty, capped, and ends in a NUL. */
+bool profile_pool_ok(const struct profile *p);
+/* Every invariant lookups rely on (names in the pool, both orders, banner):
+ * 0, or -EINVAL with a message. */
+int profile_check(const struct profile *p, char *err, size_t errlen);
+
 /* Set p->known[] from the symbol table. */
 void profile_fill_known(struct profile *p);
 
