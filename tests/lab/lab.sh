@@ -158,11 +158,13 @@ make_profile() {	# kernel.prof via build/mkprofile, when that exists
 	[ -f "$d/kernel.prof" ] && [ ! "$mk" -nt "$d/kernel.prof" ] && return 0
 	say "making $d/kernel.prof with $mk"
 	if "$mk" --vmlinux "$d/vmlinux" --system-map "$d/System.map" \
-		-o "$d/kernel.prof.tmp" >&2; then
+		-o "$d/kernel.prof.tmp" >"$d/kernel.prof.log" 2>&1; then
 		mv "$d/kernel.prof.tmp" "$d/kernel.prof"
+		[ "$QUIET" = 1 ] || cat "$d/kernel.prof.log" >&2
 	else
+		cat "$d/kernel.prof.log" >&2
 		rm -f "$d/kernel.prof.tmp"
-		echo "lab: warning: $mk failed; no kernel.prof" >&2
+		echo "lab: warning: $mk failed; kernel.prof not updated" >&2
 	fi
 }
 
