@@ -344,7 +344,7 @@ cmd_start() {
 		abi=$(cat "$CACHE/current")
 	fi
 	d=$CACHE/$abi
-	(exec 9>"$CACHE/.lock"; flock 9; make_profile "$d")
+	(exec 9>"$CACHE/.lock"; flock 9; QUIET=1; make_profile "$d")
 	base=$(base_initramfs "$d")
 	dir=$RUN/$name; ram=/dev/shm/upcalld-lab-$name.ram
 	# logs of guests stopped more than a day ago go
