@@ -350,6 +350,41 @@ bool rule_eval(const struct rule *r, const struct rule_env *env)
 	return rule_expr_eval(r->set, r->cond, env);
 }
 
+/*
+ * Per-event field cache: the rules of a trigger often test the same fields,
+ * and the daemon's getter may have to read guest memory. Lives on the
+ * stack of one match call; strings stay the getter's (valid for the call).
+ */
+struct fcache {
+	const struct rule_env *env;
+	uint32_t have, absent;
+	struct rule_value v[RULE_F__COUNT];
+};
+
+_Static_assert(RULE_F__COUNT <= 32, "field bits must fit the cache masks");
+
+static int cache_get(void *ctx, enum rule_field f, struct rule_value *out)
+{
+	struct fcache *c = ctx;
+	uint32_t bit = 1u << f;
+
+	if ((unsigned)f >= RULE_F__COUNT)
+		return -ENOENT;
+	if (c->have & bit) {
+		*out = c->v[f];
+		return 0;
+	}
+	if (c->absent & bit)
+		return -ENOENT;
+	if (c->env->get(c->env->ctx, f, &c->v[f]) != 0) {
+		c->absent |= bit;
+		return -ENOENT;
+	}
+	c->have |= bit;
+	*out = c->v[f];
+	return 0;
+}
+
 static bool guest_ok(const struct rule *r, const struct rule_env *env)
 {
 	struct rule_value v;
@@ -369,9 +404,13 @@ int rule_match_trigger(const struct rule_set *s, const struct rule_guest *g,
 		       const struct rule_trigger *t, const struct rule_env *env,
 		       int (*cb)(const struct rule *r, void *arg), void *arg)
 {
+	struct fcache cache;	/* values filled on demand: no memset */
+	struct rule_env cenv = { &cache, cache_get };
 	const uint32_t *idx;
 	int n = 0;
 
+	cache.env = env;
+	cache.have = cache.absent = 0;
 	if (t->index >= s->ntrigs || &s->trigs[t->index] != t)
 		return -EINVAL;
 	if (g && g->set != s)
@@ -381,9 +420,9 @@ int rule_match_trigger(const struct rule_set *s, const struct rule_guest *g,
 		const struct rule *r = &s->rules[idx[k]];
 		int rc;
 
-		if (g ? !g->runs[idx[k]] : !guest_ok(r, env))
+		if (g ? !g->runs[idx[k]] : !guest_ok(r, &cenv))
 			continue;
-		if (!rule_is_finding_rule(r) && !rule_expr_eval(s, r->cond, env))
+		if (!rule_is_finding_rule(r) && !rule_expr_eval(s, r->cond, &cenv))
 			continue;
 		if ((rc = cb(r, arg)) < 0)
 			return rc;

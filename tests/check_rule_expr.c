@@ -271,6 +271,35 @@ START_TEST(test_match_by_trigger_guest_and_exceptions)
 }
 END_TEST
 
+START_TEST(test_match_fetches_each_field_once_per_event)
+{
+	static const char text[] =
+		"- rule: A\n  desc: d\n  trigger: {syscall: execve}\n"
+		"  condition: proc.name = x or proc.pid = 1\n  output: o\n"
+		"  priority: debug\n"
+		"- rule: B\n  desc: d\n  trigger: {syscall: execve}\n"
+		"  condition: proc.name = y or proc.pid = 2 or file.fd = 3\n"
+		"  output: o\n  priority: debug\n";
+	struct rule_errors e;
+	struct rule_set *s = NULL;
+	struct fenv fe = sample();
+	struct rule_env env = { &fe, fget };
+	struct hits h = { .stop_at = -1 };
+
+	rule_errors_init(&e);
+	ck_assert_int_eq(rule_set_load_buf("c.yaml", text, sizeof(text) - 1,
+					   &s, &e), 0);
+	set_str(&fe, RULE_F_EVENT_SYSCALL, "execve");
+	fe.gets = 0;
+	ck_assert_int_eq(rule_match(s, NULL, RULE_TRIG_SYSCALL, &env, on_match,
+				    &h), 0);
+	/* event.syscall, proc.name, proc.pid, file.fd (absent): once each */
+	ck_assert_uint_eq(fe.gets, 4);
+	rule_set_free(s);
+	rule_errors_release(&e);
+}
+END_TEST
+
 START_TEST(test_finding_rules_match_on_trigger_then_eval_per_finding)
 {
 	struct rule_set *s = load_good();
@@ -394,6 +423,7 @@ static Suite *rule_expr_suite(void)
 	tcase_add_test(tc, test_and_or_short_circuit);
 	tcase_add_test(tc, test_large_in_list_uses_every_item);
 	tcase_add_test(tc, test_match_by_trigger_guest_and_exceptions);
+	tcase_add_test(tc, test_match_fetches_each_field_once_per_event);
 	tcase_add_test(tc, test_finding_rules_match_on_trigger_then_eval_per_finding);
 	tcase_add_test(tc, test_output_substitutes_escapes_and_truncates);
 	tcase_add_test(tc, test_glob_patterns);
