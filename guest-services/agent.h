@@ -44,8 +44,8 @@ int agent_chan_open(struct agent_chan *c, const struct agent_opts *o);
 void agent_chan_close(struct agent_chan *c);
 
 /*
- * Write all of buf within timeout_ms, never blocking past it: -ETIMEDOUT,
- * -EPIPE when the host side is gone (POLLHUP), other -errno.
+ * Write all of buf within timeout_ms, never blocking past it: -ETIMEDOUT
+ * (host side gone or not reading), -EPIPE (port broken), other -errno.
  */
 int agent_chan_write(struct agent_chan *c, const void *buf, size_t len,
 		     int timeout_ms);

@@ -153,9 +153,16 @@ int agent_chan_write(struct agent_chan *c, const void *buf, size_t len,
 		n = poll(&pfd, 1, (int)left);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (n > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) &&
-		    !(pfd.revents & POLLOUT))
+		if (n > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
 			return -EPIPE;
+		/*
+		 * HUP: the host side is not connected, or not yet as far as
+		 * this guest knows: a request can arrive on the data queue
+		 * before the "host connected" control message. Nap and retry
+		 * until the deadline rather than drop the reply at once.
+		 */
+		if (n > 0 && (pfd.revents & POLLHUP) && !(pfd.revents & POLLOUT))
+			poll(NULL, 0, left < 5 ? (int)left : 5);
 	}
 	return 0;
 }

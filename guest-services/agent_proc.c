@@ -57,14 +57,44 @@ static unsigned long clk_tck(void)
 	return t > 0 ? (unsigned long)t : 100;
 }
 
+#define PF_WQ_WORKER 0x20u	/* include/linux/sched.h */
+
 /*
- * /proc/PID/stat: "pid (comm) state ppid ... starttime(22) ...". comm may
- * hold spaces and ')', so it ends at the last ')'.
+ * The kernel's own task->comm. /proc/PID/stat and /comm decorate kernel
+ * threads (the full kthread name; "kworker/0:1-events" for workqueue
+ * workers), which memory does not hold; the first line of /proc/PID/sched,
+ * "comm (pid, #threads: n)", prints task->comm as it is.
+ */
+static bool sched_comm(int pid, char comm[WIRE_COMM_LEN])
+{
+	char path[64], buf[256], needle[40], *end = NULL, *hit;
+
+	snprintf(path, sizeof(path), "/proc/%d/sched", pid);
+	if (slurp(path, buf, sizeof(buf)) <= 0)
+		return false;
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(needle, sizeof(needle), " (%d, #threads: ", pid);
+	for (hit = strstr(buf, needle); hit; hit = strstr(hit + 1, needle))
+		end = hit;	/* the last one: comm may hold anything */
+	if (!end || end - buf > WIRE_COMM_LEN - 1)
+		return false;
+	memset(comm, 0, WIRE_COMM_LEN);
+	memcpy(comm, buf, (size_t)(end - buf));
+	return true;
+}
+
+/*
+ * /proc/PID/stat: "pid (comm) state ppid pgrp session tty tpgid flags ...
+ * starttime(22) ...". comm may hold spaces and ')': it ends at the last
+ * ')'. It is the fallback name when /proc/PID/sched is absent
+ * (CONFIG_SCHED_DEBUG=n): a worker's decoration is cut off, a long kthread
+ * name cut to TASK_COMM_LEN - 1 like task->comm.
  */
 static int parse_stat(const char *s, struct wire_proc *p)
 {
 	const char *open = strchr(s, '('), *close = strrchr(s, ')');
 	unsigned long long start = 0;
+	unsigned int flags;
 	size_t n;
 	int ppid;
 	char state;
@@ -76,11 +106,12 @@ static int parse_stat(const char *s, struct wire_proc *p)
 		n = WIRE_COMM_LEN - 1;
 	memset(p->comm, 0, sizeof(p->comm));
 	memcpy(p->comm, open + 1, n);
-	/* fields 3..22 after the ')': state ppid, 17 skipped, starttime */
-	if (sscanf(close + 1, " %c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	if (sscanf(close + 1, " %c %d %*d %*d %*d %*d %u %*s %*s %*s %*s "
 		   "%*s %*s %*s %*s %*s %*s %*s %*s %llu", &state, &ppid,
-		   &start) != 3)
+		   &flags, &start) != 4)
 		return -EINVAL;
+	if ((flags & PF_WQ_WORKER) && !strncmp(p->comm, "kworker/", 8))
+		p->comm[strcspn(p->comm + 8, "+-") + 8] = '\0';
 	p->state = state;
 	p->ppid = ppid;
 	p->start_ns = (uint64_t)((unsigned __int128)start * 1000000000u /
@@ -117,6 +148,7 @@ static int read_proc(int pid, struct wire_proc *p, char *exe, size_t exelen)
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if (slurp(path, buf, sizeof(buf)) <= 0 || parse_status(buf, p) < 0)
 		return -ENOENT;
+	sched_comm(pid, p->comm);
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, exe, exelen);
 	if (n > 0) {	/* kernel threads have no exe */
