@@ -4,7 +4,7 @@
  * repeats) and lookup cost by name and by address. Uses the lab's cached
  * profile of the real guest kernel when there is one (built from the
  * cached vmlinux and System.map if only those are there), else a synthetic
- * profile with 150k symbols.
+ * profile with 150k symbols (or with --synthetic).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,7 +80,7 @@ static int synth(const char *out)
 }
 
 /* A profile file to measure; *tmp says whether to delete it after. */
-static int pick(char *path, size_t n, bool *tmp)
+static int pick(char *path, size_t n, bool *tmp, bool synthetic)
 {
 	char d[256], vml[300], map[300], err[512];
 	struct profile *p;
@@ -88,6 +88,8 @@ static int pick(char *path, size_t n, bool *tmp)
 	int rc;
 
 	lab_dir(d, sizeof(d));
+	if (synthetic)
+		d[0] = '\0';
 	*tmp = false;
 	snprintf(path, n, "%s/kernel.prof", d);
 	if (d[0] && exists(path))
@@ -108,7 +110,7 @@ static int pick(char *path, size_t n, bool *tmp)
 		profile_free(p);
 		return rc;
 	}
-	printf("no lab kernel in %s: synthetic profile, %d symbols\n", CACHE, SYNTH_SYMS);
+	printf("synthetic profile, %d symbols (no lab kernel in %s, or --synthetic)\n", SYNTH_SYMS, CACHE);
 	return synth(path);
 }
 
@@ -174,13 +176,14 @@ static void bench_lookups(const struct profile *p)
 	free(idx);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	bool synthetic = argc > 1 && !strcmp(argv[1], "--synthetic");
 	char path[512];
 	struct profile *p;
 	bool tmp;
 
-	if (pick(path, sizeof(path), &tmp)) {
+	if (pick(path, sizeof(path), &tmp, synthetic)) {
 		fprintf(stderr, "bench_profile: cannot make a profile to measure\n");
 		return 1;
 	}

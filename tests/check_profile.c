@@ -419,7 +419,7 @@ START_TEST(test_any_flipped_byte_never_crashes)
 }
 END_TEST
 
-START_TEST(test_missing_empty_and_directory_inputs)
+START_TEST(test_missing_empty_fifo_and_directory_inputs)
 {
 	struct profile *p;
 	char err[256];
@@ -431,6 +431,10 @@ START_TEST(test_missing_empty_and_directory_inputs)
 	write_file(path, "", 0);
 	ck_assert_int_eq(profile_load(path, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "empty"));
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);	/* no writer: must not block */
+	ck_assert_int_eq(profile_load(path, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
 	write_file(path, "   \n\t", 5);
 	ck_assert_int_eq(profile_load(path, &p, NULL, 0), -EINVAL);
 }
@@ -521,7 +525,7 @@ static Suite *profile_suite(void)
 	tcase_add_test(h, test_bad_type_byte_returns_einval);
 	tcase_add_test(h, test_absurd_or_duplicate_field_returns_einval);
 	tcase_add_test(h, test_any_flipped_byte_never_crashes);
-	tcase_add_test(h, test_missing_empty_and_directory_inputs);
+	tcase_add_test(h, test_missing_empty_fifo_and_directory_inputs);
 	suite_add_tcase(s, r);
 	suite_add_tcase(s, h);
 	return s;

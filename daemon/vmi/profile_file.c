@@ -497,7 +497,7 @@ int profile_load(const char *path, struct profile **out, char *err, size_t errle
 	int fd, rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);	/* a FIFO must not hang us */
 	if (fd < 0) {
 		rc = -errno;
 		profile_err(err, errlen, "%s: %s", path, strerror(-rc));

@@ -312,7 +312,7 @@ static int isf_slurp(struct isf *x, char **buf, size_t *len)
 	size_t done = 0;
 	int fd, rc = 0;
 
-	fd = open(x->path, O_RDONLY | O_CLOEXEC);
+	fd = open(x->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st)) {
 		rc = -errno;
 		profile_err(x->err, x->errlen, "%s: %s", x->path, strerror(-rc));
