@@ -32,7 +32,7 @@ HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
 INCS    := -Ihypervisor-hooks -Idaemon/vmi -Idaemon -Iguest-services
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(HARDEN) $(INCS) $(PKG_CFLAGS) -MMD -MP
-LDFLAGS_H  := -pie -Wl,-z,relro,-z,now,-z,noexecstack
+LDFLAGS_H  := -pie -Wl,-z,relro,-z,now,-z,noexecstack -Wl,--as-needed
 LIBS    := $(PKG_LIBS) -lm
 
 SAN_CFLAGS := -std=gnu11 $(WARN) -O1 -g -fno-omit-frame-pointer \
@@ -119,8 +119,7 @@ $(BA)/tests/%: $(BA)/tests/%.o $(BA)/libupcalld.a
 	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 $(B)/tests/lab/%: $(B)/tests/lab/%.o $(call obj,$(LABSUP_SRCS)) $(B)/libupcalld.a
-	$(CC) $(LDFLAGS_H) -o $@ $(filter-out $(call obj,$(LABSUP_SRCS)),$^) \
-	    $(call obj,$(LABSUP_SRCS)) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(LDFLAGS_H) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS) $(CHECK_LIBS)
 
 # Guest-side helpers (tests/lab/guest/): static, copied into lab guests' /usr/bin.
 $(B)/guest/%: tests/lab/guest/%.c
