@@ -267,17 +267,20 @@ static bool refuse(const struct rule *r, const char *guest,
 {
 	const char *why;
 	unsigned int m = rule_missing(r, caps, &why);
+	char have[128];
 
 	if (!m)
 		return false;
 	if (errs)
 		rule_errors_add(errs, r->file, r->line, r->col, "rule '%s' "
-				"refused%s%s: %s (%s %s) needs %s, which the "
-				"backend lacks", r->name, guest ? " for guest "
-				: "", guest ? guest : "", why,
-				rule_trigger_kind_name(r->trigger->kind),
+				"refused%s%s: %s (%s%s%s) needs %s, which the "
+				"backend lacks (it has: %s)", r->name,
+				guest ? " for guest " : "", guest ? guest : "",
+				why, rule_trigger_kind_name(r->trigger->kind),
+				r->trigger->name ? " " : "",
 				r->trigger->name ? r->trigger->name : "",
-				cap_words(m));
+				cap_words(m), hv_caps_str(caps, have,
+							  sizeof(have)));
 	return true;
 }
 

@@ -258,9 +258,11 @@ void rule_errors_print(const struct rule_errors *e, FILE *f);
  * in sorted (strcmp) order; a regular file is loaded as is. Later files may
  * extend lists (append: true) and enable/disable earlier rules.
  * Returns 0 and *out, or -EINVAL (errors in errs, every one found up to the
- * cap) / -ENOENT / -ENOMEM; on failure *out is untouched and nothing is
- * left allocated. errs must be initialised by the caller and may already
- * hold entries.
+ * cap, sorted by file and position; a missing path is one of them) or
+ * -ENOMEM; on failure *out is untouched and nothing is left allocated.
+ * Warnings (a file named twice is loaded once) may be added on success:
+ * print errs either way. errs must be initialised by the caller and may
+ * already hold entries.
  */
 int rule_set_load_dir(const char *const *paths, size_t n,
 		      struct rule_set **out, struct rule_errors *errs);

@@ -266,6 +266,10 @@ static int add_lit(struct parser *p, uint32_t *idx)
 		return perr(p, p->t.off, "expected a value, found %s",
 			    tok_desc(p, b, sizeof(b)));
 	}
+	if (p->t.kind == T_WORD && rule_field_lookup(p->t.s, p->t.len) >= 0)
+		return perr(p, p->t.off, "comparing two fields is not supported "
+			    "(quote '%.*s' to compare with that text)",
+			    (int)p->t.len, p->t.s);
 	rc = rule_expr_new_lit(p->s, p->t.s, p->t.len, p->t.kind == T_WORD,
 			       idx);
 	if (rc < 0)

@@ -40,7 +40,7 @@ static void expect(const char *name, const struct want *w, size_t n)
 	rule_errors_init(&e);
 	ck_assert_int_eq(config_load(data(name), &c, &e), -EINVAL);
 	ck_assert_ptr_eq(c, (struct config *)&path_buf);
-	for (size_t i = 0; i < e.n; i++) {
+	for (size_t i = 0; e.n != n && i < e.n; i++) {
 		rule_error_format(&e.v[i], line, sizeof(line));
 		fprintf(stderr, "  %s\n", line);
 	}
