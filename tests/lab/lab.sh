@@ -200,6 +200,7 @@ base_initramfs() {
 # engineers may fetch or start guests at once.
 cmd_fetch() {
 	local abi d
+	need_tools apt-get apt-cache dpkg-deb xz zstd busybox cpio
 	[ "${1:-}" = "-q" ] && QUIET=1
 	mkdir -p "$CACHE" || die "cannot create $CACHE"
 	exec 9>"$CACHE/.lock"
@@ -318,7 +319,16 @@ guest_cpio() {
 	rm -rf "$st"
 }
 
+need_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null ||
+			die "$t not found; run tests/lab/deps.sh (as root) first"
+	done
+}
+
 cmd_start() {
+	need_tools qemu-system-x86_64 socat cpio busybox gzip flock
 	local name=${1:-} cpu=qemu64 scenario='' mem=512M agent=0 append='' d abi base
 	local dir ram t0 t1 pid tmo=${UPCALLD_LAB_TIMEOUT:-60}
 	valid_name "$name" || die "start: NAME must match [A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
