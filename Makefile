@@ -118,7 +118,7 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/libupcalld.a
 $(BA)/tests/%: $(BA)/tests/%.o $(BA)/libupcalld.a
 	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-$(B)/tests/lab/%: $(B)/tests/lab/%.o $(call obj,$(LABSUP_SRCS)) $(B)/libupcalld.a
+$(LAB_BINS): $(B)/tests/lab/%: $(B)/tests/lab/%.o $(call obj,$(LABSUP_SRCS)) $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LIBS) $(CHECK_LIBS)
 
 # Guest-side helpers (tests/lab/guest/): static, copied into lab guests' /usr/bin.
