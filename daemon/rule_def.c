@@ -178,6 +178,84 @@ static int parse_strs(struct rule_set *s, struct rule_ydoc *d,
 	return rc;
 }
 
+/* Combine results: out of memory wins, then any error. */
+static int merge(int rc, int r)
+{
+	if (rc == -ENOMEM || r == -ENOMEM)
+		return -ENOMEM;
+	return rc < 0 ? rc : r < 0 ? -EINVAL : 0;
+}
+
+static int parse_priority(struct rule_ydoc *d, const struct rule_ynode *n,
+			  enum rule_priority *out)
+{
+	int p = n->type == RULE_Y_SCALAR ? rule_priority_parse(n->str, n->n)
+					 : -EINVAL;
+
+	if (p < 0) {
+		rule_yerr(d, n, "unknown priority '%.32s' (emergency, alert, "
+			  "critical, error, warning, notice, informational, "
+			  "debug)", n->type == RULE_Y_SCALAR ? n->str : "");
+		return -EINVAL;
+	}
+	*out = (enum rule_priority)p;
+	return 0;
+}
+
+/* desc, priority, enabled, rate_limit, dedup */
+static int parse_meta(struct rule_set *s, struct rule_ydoc *d,
+		      const struct rule_ynode **v, struct rule *r)
+{
+	int rc = 0;
+
+	if (v[K_DESC] && rule_ystr(d, v[K_DESC], "desc", false, &r->desc) < 0)
+		rc = -EINVAL;
+	else if (v[K_DESC] && !(r->desc = rule_arena_strndup(&s->arena,
+							     r->desc,
+							     v[K_DESC]->n)))
+		return -ENOMEM;
+	if (v[K_PRIORITY])
+		rc = merge(rc, parse_priority(d, v[K_PRIORITY], &r->priority));
+	if (v[K_ENABLED])
+		rc = merge(rc, rule_ybool(d, v[K_ENABLED], "enabled",
+					  &r->enabled));
+	if (v[K_RATE] && (v[K_RATE]->type != RULE_Y_SCALAR ||
+			  rule_parse_rate(v[K_RATE]->str, v[K_RATE]->n,
+					  &r->rate_limit) < 0)) {
+		rule_yerr(d, v[K_RATE], "rate_limit: bad rate (COUNT/UNIT as in "
+			  "10/min, 5/s, 100/h, 3/10s)");
+		rc = merge(rc, -EINVAL);
+	}
+	if (v[K_DEDUP])
+		rc = merge(rc, rule_yduration(d, v[K_DEDUP], "dedup",
+					      &r->dedup_ms));
+	return rc;
+}
+
+/* trigger, upcall, crosscheck, guests, tags */
+static int parse_scope(struct rule_set *s, struct rule_ydoc *d,
+		       const struct rule_ynode **v, struct rule *r)
+{
+	int rc = 0;
+
+	if (v[K_TRIGGER])
+		rc = merge(rc, parse_trigger(s, d, v[K_TRIGGER], &r->trig));
+	if (v[K_UPCALL])
+		rc = merge(rc, parse_objects(d, v[K_UPCALL], "upcall",
+					     &r->upcall));
+	if (v[K_CROSSCHECK])
+		rc = merge(rc, parse_objects(d, v[K_CROSSCHECK], "crosscheck",
+					     &r->crosscheck));
+	r->upcall |= r->crosscheck;
+	if (v[K_GUESTS])
+		rc = merge(rc, parse_strs(s, d, v[K_GUESTS], "guests",
+					  &r->guests, &r->nguests));
+	if (v[K_TAGS])
+		rc = merge(rc, parse_strs(s, d, v[K_TAGS], "tags", &r->tags,
+					  &r->ntags));
+	return rc;
+}
+
 int rule_item_rule(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 		   const struct rule_ynode *item, const struct rule_ynode **v,
 		   const char *name)
@@ -187,16 +265,10 @@ int rule_item_rule(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 		[K_OUTPUT] = "output", [K_PRIORITY] = "priority",
 	};
 	struct rule r = { .enabled = true, .cond = RULE_NONE, .trig = RULE_NONE,
-			  .line = v[K_RULE]->line, .col = v[K_RULE]->col };
-	int rc = 0, ri;
+			  .line = v[K_RULE]->line, .col = v[K_RULE]->col,
+			  .priority = RULE_PRIO_WARNING };
+	int rc = 0, ri = rule_names_get(&s->rule_names, name, strlen(name));
 
-	for (size_t k = 0; k < sizeof(required) / sizeof(required[0]); k++)
-		if (required[k] && !v[k]) {
-			rule_yerr(d, item, "rule '%s' has no '%s'", name,
-				  required[k]);
-			rc = -EINVAL;
-		}
-	ri = rule_names_get(&s->rule_names, name, strlen(name));
 	if (ri >= 0) {
 		const struct rule *o = &s->rules[ri];
 
@@ -204,71 +276,26 @@ int rule_item_rule(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 			  "%s:%u:%u", name, o->file, o->line, o->col);
 		return -EINVAL;
 	}
+	for (size_t k = 0; k < sizeof(required) / sizeof(required[0]); k++)
+		if (required[k] && !v[k]) {
+			rule_yerr(d, item, "rule '%s' has no '%s'", name,
+				  required[k]);
+			rc = -EINVAL;
+		}
 	r.file = s->files[file];
 	if (!(r.name = rule_arena_strndup(&s->arena, name, strlen(name))))
 		return -ENOMEM;
-	if (v[K_DESC] && rule_ystr(d, v[K_DESC], "desc", false, &r.desc) < 0)
-		rc = -EINVAL;
-	else if (v[K_DESC] && !(r.desc = rule_arena_strndup(&s->arena, r.desc,
-							    v[K_DESC]->n)))
-		return -ENOMEM;
-	if (v[K_TRIGGER] && parse_trigger(s, d, v[K_TRIGGER], &r.trig) < 0)
-		rc = -EINVAL;
-	if (v[K_UPCALL] && parse_objects(d, v[K_UPCALL], "upcall", &r.upcall) < 0)
-		rc = -EINVAL;
-	if (v[K_CROSSCHECK] && parse_objects(d, v[K_CROSSCHECK], "crosscheck",
-					     &r.crosscheck) < 0)
-		rc = -EINVAL;
-	r.upcall |= r.crosscheck;
-	if (v[K_GUESTS] && parse_strs(s, d, v[K_GUESTS], "guests", &r.guests,
-				      &r.nguests) < 0)
-		rc = -EINVAL;
-	if (v[K_TAGS] && parse_strs(s, d, v[K_TAGS], "tags", &r.tags,
-				    &r.ntags) < 0)
-		rc = -EINVAL;
-	if (v[K_PRIORITY]) {
-		int p = v[K_PRIORITY]->type == RULE_Y_SCALAR ?
-			rule_priority_parse(v[K_PRIORITY]->str,
-					    v[K_PRIORITY]->n) : -EINVAL;
-
-		if (p < 0) {
-			rule_yerr(d, v[K_PRIORITY], "unknown priority '%.32s' "
-				  "(emergency, alert, critical, error, warning, "
-				  "notice, informational, debug)",
-				  v[K_PRIORITY]->type == RULE_Y_SCALAR ?
-				  v[K_PRIORITY]->str : "");
-			rc = -EINVAL;
-		}
-		r.priority = p < 0 ? RULE_PRIO_WARNING : (enum rule_priority)p;
-	}
-	if (v[K_ENABLED] && rule_ybool(d, v[K_ENABLED], "enabled",
-				       &r.enabled) < 0)
-		rc = -EINVAL;
-	if (v[K_RATE] && (v[K_RATE]->type != RULE_Y_SCALAR ||
-			  rule_parse_rate(v[K_RATE]->str, v[K_RATE]->n,
-					  &r.rate_limit) < 0)) {
-		rule_yerr(d, v[K_RATE], "rate_limit: bad rate (COUNT/UNIT as in "
-			  "10/min, 5/s, 100/h, 3/10s)");
-		rc = -EINVAL;
-	}
-	if (v[K_DEDUP] && rule_yduration(d, v[K_DEDUP], "dedup",
-					 &r.dedup_ms) < 0)
-		rc = -EINVAL;
-	int crc = rule_def_condition(s, d, file, v, &r);
-
-	if (crc == -ENOMEM)
-		return crc;
-	if (crc < 0)
-		rc = crc;
+	rc = merge(rc, parse_meta(s, d, v, &r));
+	rc = merge(rc, parse_scope(s, d, v, &r));
+	rc = merge(rc, rule_def_condition(s, d, file, v, &r));
 	if (v[K_OUTPUT] && v[K_OUTPUT]->type != RULE_Y_SCALAR) {
 		rule_yerr(d, v[K_OUTPUT], "output must be a string");
-		rc = -EINVAL;
-	} else if (v[K_OUTPUT] && (crc = rule_output_parse(s, d, v[K_OUTPUT],
-							   &r)) < 0) {
-		if (crc == -ENOMEM)
-			return crc;
-		rc = crc;
+		rc = merge(rc, -EINVAL);
+	} else if (v[K_OUTPUT]) {
+		rc = merge(rc, rule_output_parse(s, d, v[K_OUTPUT], &r));
 	}
+	if (rc == -ENOMEM)
+		return rc;
 	if (r.trig == RULE_NONE)	/* keep the set indexable */
 		r.enabled = false;
 	if (RULE_GROW(s->rules, s->arules, s->nrules + 1) < 0)

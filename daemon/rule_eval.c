@@ -157,6 +157,42 @@ static int check_op(struct rule_set *s, const struct rule_node *n)
 	return 0;
 }
 
+/* Values in place for evaluation: contiguous, lower-cased, sorted. */
+static int finish_values(struct resolve *rs, struct rule_node *n,
+			 bool expanded)
+{
+	struct rule_set *s = rs->s;
+
+	if (expanded) {
+		/* copy the expanded values to the end, contiguous again */
+		if (s->nlits + rs->ntmp >= RULE_NONE ||
+		    RULE_GROW(s->lits, s->alits, s->nlits + rs->ntmp) < 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < rs->ntmp; k++)
+			s->lits[s->nlits + k] = s->lits[rs->tmp[k]];
+		n->a = (uint32_t)s->nlits;
+		n->b = (uint32_t)rs->ntmp;
+		s->nlits += rs->ntmp;
+	}
+	if (n->op == RULE_OP_ICONTAINS) {
+		/* lower-case copies: list strings are shared with other uses */
+		for (uint32_t k = 0; k < n->b; k++) {
+			struct rule_lit *l = &s->lits[n->a + k];
+			char *c = rule_arena_strndup(&s->arena, l->s, l->len);
+
+			if (!c)
+				return -ENOMEM;
+			for (uint32_t j = 0; j < l->len; j++)
+				c[j] = (char)tolower((unsigned char)c[j]);
+			l->s = c;
+		}
+	}
+	if (n->op == RULE_OP_IN)
+		qsort(s->lits + n->a, n->b, sizeof(*s->lits),
+		      n->type == RULE_T_INT ? lit_cmp_int : lit_cmp_str);
+	return 0;
+}
+
 /* Expand list references among a comparison's values and check them. */
 static int resolve_cmp(struct resolve *rs, uint32_t i)
 {
@@ -193,35 +229,7 @@ static int resolve_cmp(struct resolve *rs, uint32_t i)
 				return rc;
 		n = &s->nodes[i];
 	}
-	if (expanded) {
-		/* make the values contiguous again: copy them to the end */
-		if (s->nlits + rs->ntmp >= RULE_NONE ||
-		    RULE_GROW(s->lits, s->alits, s->nlits + rs->ntmp) < 0)
-			return -ENOMEM;
-		for (size_t k = 0; k < rs->ntmp; k++)
-			s->lits[s->nlits + k] = s->lits[rs->tmp[k]];
-		n->a = (uint32_t)s->nlits;
-		n->b = (uint32_t)rs->ntmp;
-		s->nlits += rs->ntmp;
-	}
-	if (n->op == RULE_OP_ICONTAINS) {
-		/* lower-case copies: list strings are shared with other uses */
-		for (uint32_t k = 0; k < n->b; k++) {
-			struct rule_lit *l = &s->lits[n->a + k];
-			char *c = rule_arena_strndup(&s->arena, l->s, l->len);
-
-			if (!c)
-				return -ENOMEM;
-			for (uint32_t j = 0; j < l->len; j++)
-				c[j] = (char)tolower((unsigned char)c[j]);
-			l->s = c;
-		}
-	}
-	if (n->op == RULE_OP_IN)
-		qsort(s->lits + n->a, n->b, sizeof(*s->lits),
-		      rule_field_info(n->field)->type == RULE_T_INT ?
-		      lit_cmp_int : lit_cmp_str);
-	return 0;
+	return finish_values(rs, &s->nodes[i], expanded);
 }
 
 static int macro_error(struct resolve *rs, const struct rule_node *n,

@@ -78,6 +78,40 @@ static int where(const struct rule_set *s, uint32_t file, uint32_t line,
 			s->files[file] : "?", line, col);
 }
 
+/* The list to fill: a new one, or the earlier one for append: true. */
+static int list_slot(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
+		     const struct rule_ynode *at, const char *name, bool append)
+{
+	int li = rule_names_get(&s->list_names, name, strlen(name));
+	struct rule_list *l;
+
+	if (li >= 0 && !append) {
+		char where_at[300];
+
+		l = &s->lists[li];
+		where(s, l->file, l->line, l->col, where_at, sizeof(where_at));
+		rule_yerr(d, at, "list '%s' is already defined at %s (use "
+			  "append: true to add to it)", name, where_at);
+		return -EINVAL;
+	}
+	if (li < 0 && append) {
+		rule_yerr(d, at, "list '%s' is appended to but not defined "
+			  "in an earlier file or item", name);
+		return -EINVAL;
+	}
+	if (li >= 0)
+		return li;
+	if (RULE_GROW(s->lists, s->alists, s->nlists + 1) < 0)
+		return -ENOMEM;
+	l = &s->lists[s->nlists];
+	*l = (struct rule_list){ .file = file, .line = at->line, .col = at->col };
+	l->name = rule_arena_strndup(&s->arena, name, strlen(name));
+	if (!l->name || rule_names_put(&s->list_names, l->name,
+				       (uint32_t)s->nlists) < 0)
+		return -ENOMEM;
+	return (int)s->nlists++;
+}
+
 static int load_list(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 		     const struct rule_ynode *item)
 {
@@ -97,35 +131,9 @@ static int load_list(struct rule_set *s, struct rule_ydoc *d, uint32_t file,
 	if ((v[2] && rule_ybool(d, v[2], "append", &append) < 0) ||
 	    rule_yseq(d, v[1], "items", false, &items, &n, &one) < 0 || rc < 0)
 		return -EINVAL;
-	li = rule_names_get(&s->list_names, name, strlen(name));
-	if (li >= 0 && !append) {
-		struct rule_list *l = &s->lists[li];
-		char at[300];
-
-		where(s, l->file, l->line, l->col, at, sizeof(at));
-		rule_yerr(d, v[0], "list '%s' is already defined at %s (use "
-			  "append: true to add to it)", name, at);
-		return -EINVAL;
-	}
-	if (li < 0 && append) {
-		rule_yerr(d, v[0], "list '%s' is appended to but not defined "
-			  "in an earlier file or item", name);
-		return -EINVAL;
-	}
-	if (li < 0) {
-		struct rule_list *l;
-
-		if (RULE_GROW(s->lists, s->alists, s->nlists + 1) < 0)
-			return -ENOMEM;
-		l = &s->lists[s->nlists];
-		*l = (struct rule_list){ .file = file, .line = v[0]->line,
-					 .col = v[0]->col };
-		l->name = rule_arena_strndup(&s->arena, name, strlen(name));
-		if (!l->name || rule_names_put(&s->list_names, l->name,
-					       (uint32_t)s->nlists) < 0)
-			return -ENOMEM;
-		li = (int)s->nlists++;
-	}
+	li = list_slot(s, d, file, v[0], name, append);
+	if (li < 0)
+		return li;
 	for (size_t i = 0; i < n; i++) {
 		struct rule_list *l = &s->lists[li];
 		uint32_t idx;

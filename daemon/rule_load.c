@@ -26,8 +26,13 @@ static int load_doc(struct rule_set *s, struct rule_ydoc *d, uint32_t file)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < root->n; i++) {
+		size_t before = s->errs->nerrors;
 		int rc = rule_item_load(s, d, file, root->kids[i]);
 
+		/* a failed item must fail the load, reported or not */
+		if (rc < 0 && s->errs->nerrors == before)
+			rule_yerr(d, root->kids[i], "cannot load this item: %s",
+				  strerror(-rc));
 		if (rc == -ENOMEM || rc == -E2BIG)
 			return rc;
 	}
@@ -163,7 +168,7 @@ static int finish(struct rule_set *s, int rc, struct rule_set **out)
 		rc = rule_set_finish(s);
 	rule_set_sort_errors(s, s->nerr_first);
 	if (rc < 0) {
-		if (rc == -ENOMEM)
+		if (rc == -ENOMEM || s->errs->nerrors == s->nerrors0)
 			rule_errors_add(s->errs, NULL, 0, 0, "out of memory "
 					"loading rules");
 		rule_set_free(s);

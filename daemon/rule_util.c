@@ -241,6 +241,7 @@ void rule_errors_release(struct rule_errors *e)
 	memset(e, 0, sizeof(*e));
 }
 
+__attribute__((format(printf, 6, 0)))
 static void errors_add(struct rule_errors *e, bool warning, const char *file,
 		       unsigned int line, unsigned int col, const char *fmt,
 		       va_list ap)

@@ -130,6 +130,7 @@ out_close:
 	return rc;
 }
 
+__attribute__((format(printf, 4, 0)))
 static void yerr_v(struct rule_ydoc *d, unsigned int line, unsigned int col,
 		   const char *fmt, va_list ap)
 {
