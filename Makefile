@@ -167,8 +167,9 @@ demo: deps
 demo-run: all
 	@tests/lab/demo.sh
 
-bench: all $(BENCH_BINS)
+bench: all $(BENCH_BINS) $(GUEST_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@echo "== bench/lab_bench.sh"; bench/lab_bench.sh
 
 FUZZ_SRCS := tests/fuzz/fuzz_wire.c $(WIRE_SRCS)
 fuzz: $(B)/fuzz_wire
