@@ -238,12 +238,14 @@ static bool trig_rule_scan_running(const struct guest *g)
 	return false;
 }
 
-/* One trigger fired (ev NULL: a timer). */
-static void trig_fire(struct guest *g, const struct rule_trigger *t,
-		      const struct hv_event *ev)
+/*
+ * Match one trigger's rules: event rules alert at once, finding rules are
+ * added to m (which may collect several triggers for one scan).
+ */
+static void trig_match(struct guest *g, const struct rule_trigger *t,
+		       const struct hv_event *ev, struct trig_match *m)
 {
 	char path[TRIG_PATH_MAX];
-	struct trig_match m = { 0 };
 	struct rule_env env;
 	struct denv e;
 
@@ -260,21 +262,39 @@ static void trig_fire(struct guest *g, const struct rule_trigger *t,
 		trig_exec_path(g, t, &ev->regs, path, &e);
 	}
 	g->st.events++;
-	m.e = &e;
+	m->e = &e;
 	env = denv_rule_env(&e);
-	rule_match_trigger(g->rules, g->rg, t, &env, trig_on_rule, &m);
-	if (!m.nfinding)
+	rule_match_trigger(g->rules, g->rg, t, &env, trig_on_rule, m);
+	m->e = NULL;
+}
+
+/* One scan for the finding rules collected in m. */
+static void trig_scan(struct guest *g, const struct trig_match *m,
+		      const char *event_type, bool vcpu_stopped)
+{
+	struct scan_req req = { .what = m->what, .vcpu_stopped = vcpu_stopped,
+				.event_type = event_type, .done = scan_rules_done };
+	int rc;
+
+	if (!m->nfinding || !g->hv)
 		return;
 	if (trig_rule_scan_running(g)) {
 		g->st.scans_coalesced++;
 		return;
 	}
-	struct scan_req req = { .what = m.what, .vcpu_stopped = ev != NULL,
-				.event_type = e.event_type, .done = scan_rules_done };
-	int rc = scan_start(g, &req, m.finding, m.nfinding);
-
+	rc = scan_start(g, &req, m->finding, m->nfinding);
 	if (rc)
 		guest_error(g, "scan: %s", strerror(-rc));
+}
+
+/* One trigger fired by a hypervisor event. */
+static void trig_fire(struct guest *g, const struct rule_trigger *t,
+		      const struct hv_event *ev)
+{
+	struct trig_match m = { 0 };
+
+	trig_match(g, t, ev, &m);
+	trig_scan(g, &m, rule_trigger_kind_name(t->kind), true);
 }
 
 /* Remember an address space; true if it is new. Open addressing, capped:
@@ -346,22 +366,28 @@ int trig_on_hv_event(struct guest *g)
 	return 0;
 }
 
+/*
+ * Interval triggers due together share one scan: started one after the
+ * other, all but the first would be coalesced into the first, whose rules
+ * (and upcall queries) are only its own, and with periods that are
+ * multiples of each other (30 s, 60 s, 5 min) the longer ones would never
+ * run at all.
+ */
 void trig_tick(struct guest *g, uint64_t now_ns)
 {
+	struct trig_match m = { 0 };
 	unsigned int i;
 
-	for (i = 0; i < g->ntimers; i++) {
+	for (i = 0; i < g->ntimers && g->hv; i++) {
 		struct guest_timer *tm = &g->timers[i];
-		uint64_t period = tm->t->interval_ms * 1000000ull;
 
 		if (now_ns < tm->due_ns)
 			continue;
 		/* a late loop skips missed periods rather than firing a burst */
-		tm->due_ns = now_ns + period;
-		trig_fire(g, tm->t, NULL);
-		if (!g->hv)
-			return;
+		tm->due_ns = now_ns + tm->t->interval_ms * 1000000ull;
+		trig_match(g, tm->t, NULL, &m);
 	}
+	trig_scan(g, &m, rule_trigger_kind_name(RULE_TRIG_INTERVAL), false);
 }
 
 uint64_t trig_next_wakeup(const struct guest *g)
@@ -377,9 +403,11 @@ uint64_t trig_next_wakeup(const struct guest *g)
 
 unsigned int trig_fire_intervals(struct guest *g)
 {
-	unsigned int i, n = 0;
+	struct trig_match m = { 0 };
+	unsigned int i;
 
-	for (i = 0; i < g->ntimers && g->hv; i++, n++)
-		trig_fire(g, g->timers[i].t, NULL);
-	return n;
+	for (i = 0; i < g->ntimers && g->hv; i++)
+		trig_match(g, g->timers[i].t, NULL, &m);
+	trig_scan(g, &m, rule_trigger_kind_name(RULE_TRIG_INTERVAL), false);
+	return i;
 }
