@@ -334,14 +334,14 @@ static int rx_lookahead(struct wire_rx *rx, const struct wire_key *k,
 	for (;;) {
 		size_t p = find_magic(rx, rx->scan);
 
-		if (p >= limit)
-			return 0;
-		if (p == rx->len) {
+		if (p == rx->len) {	/* resume here when more bytes come */
 			rx->scan = rx->len > 3 ? rx->len - 3 : 0;
 			if (rx->scan < rx->off + 1)
 				rx->scan = rx->off + 1;
 			return 0;
 		}
+		if (p >= limit)
+			return 0;
 		if (rx->len - p < WIRE_HDR_LEN) {
 			rx->scan = p;
 			/* undecided, unless that header could never fit */
