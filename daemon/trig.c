@@ -205,6 +205,21 @@ static void trig_exec_path(struct guest *g, const struct rule_trigger *t,
 		e->exec_path = buf;
 }
 
+/* do_init_module(struct module *mod): the module being loaded, in rdi. */
+static void trig_module_name(struct guest *g, const struct rule_trigger *t,
+			     const struct hv_regs *r, char *buf, size_t cap,
+			     struct denv *e)
+{
+	const struct profile *p = g->prof;
+
+	if (t->kind != RULE_TRIG_BREAKPOINT || !t->name ||
+	    strcmp(t->name, "do_init_module") || !profile_has(p, PF_MODULE_NAME))
+		return;
+	if (vmi_read_str(g->vmi, r->rdi + (uint64_t)profile_off(p, PF_MODULE_NAME),
+			 buf, cap) > 0)
+		e->module = buf;
+}
+
 struct trig_match {
 	struct denv *e;
 	const struct rule *finding[SCAN_RULES_MAX];
@@ -245,7 +260,7 @@ static bool trig_rule_scan_running(const struct guest *g)
 static void trig_match(struct guest *g, const struct rule_trigger *t,
 		       const struct hv_event *ev, struct trig_match *m)
 {
-	char path[TRIG_PATH_MAX];
+	char path[TRIG_PATH_MAX], module[LNX_MODNAME_LEN];
 	struct rule_env env;
 	struct denv e;
 
@@ -260,6 +275,7 @@ static void trig_match(struct guest *g, const struct rule_trigger *t,
 		e.has_cr3 = true;
 		trig_current(g, &ev->regs, &e);
 		trig_exec_path(g, t, &ev->regs, path, &e);
+		trig_module_name(g, t, &ev->regs, module, sizeof(module), &e);
 	}
 	g->st.events++;
 	m->e = &e;
