@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -56,14 +55,6 @@ struct upcall {
 	uint64_t reconnect_at, backoff, backoff_min, backoff_max;
 	struct upcall_stats st;
 };
-
-uint64_t upcall_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void finding_v(struct upcall *u, enum upcall_reason why, uint64_t id,
 		      unsigned int query, const char *fmt, va_list ap)
@@ -385,36 +376,45 @@ static bool frame_fits(struct upcall *u, struct upcall_pending *p,
 	return true;
 }
 
+/* The request an authentic frame answers, or NULL after a finding. */
+static struct upcall_pending *owner(struct upcall *u, const struct wire_hdr *h)
+{
+	struct upcall_pending *p = find_pending(u, h->req_id);
+	unsigned long long id = h->req_id;
+
+	if (h->type != WIRE_T_REPLY) {
+		finding(u, UPCALL_F_MALFORMED, id, h->query, "frame of type %u "
+			"from the guest (a reflected request?)", h->type);
+		return NULL;
+	}
+	if (!p) {
+		finding(u, UPCALL_F_STALE, id, h->query,
+			recently_ended(u, id) ? "reply for request %llu, which "
+			"already ended" : "reply for unknown request id %llu",
+			id);
+		return NULL;
+	}
+	if (CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN)) {
+		finding(u, UPCALL_F_NONCE, id, h->query, "reply for request "
+			"%llu carries another nonce (replay?)", id);
+		return NULL;
+	}
+	return p;
+}
+
 static void on_frame(struct upcall *u, const struct wire_rx_event *ev,
 		     uint64_t now)
 {
 	const struct wire_hdr *h = &ev->hdr;
-	struct upcall_pending *p = find_pending(u, h->req_id);
+	struct upcall_pending *p;
 	char detail[UPCALL_DETAIL_LEN];
 	enum upcall_reason why;
 
 	u->st.frames_in++;
 	u->backoff = u->backoff_min;	/* a live agent answered */
-	if (h->type != WIRE_T_REPLY) {
-		finding(u, UPCALL_F_MALFORMED, h->req_id, h->query, "frame of "
-			"type %u from the guest (a reflected request?)",
-			h->type);
+	p = owner(u, h);
+	if (!p)
 		return;
-	}
-	if (!p) {
-		finding(u, UPCALL_F_STALE, h->req_id, h->query,
-			recently_ended(u, h->req_id) ?
-			"reply for request %llu, which already ended" :
-			"reply for unknown request id %llu",
-			(unsigned long long)h->req_id);
-		return;
-	}
-	if (CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN)) {
-		finding(u, UPCALL_F_NONCE, h->req_id, h->query, "reply for "
-			"request %llu carries another nonce (replay?)",
-			(unsigned long long)h->req_id);
-		return;
-	}
 	if (!p->res && !(p->res = upcall_result_new(p->id, p->query))) {
 		fail(u, p, now, UPCALL_E_NOMEM, "no memory for the answer");
 		return;

@@ -1,16 +1,25 @@
 /*
- * upcall_poll.c - upcall_poll(): one round of a minimal event loop over
- * many guests' upcall clients, for tools and tests (the daemon runs its
- * own loop with the same calls). It shows the whole contract: poll every
- * connected fd, dispatch readiness, then tick every client.
+ * upcall_poll.c - the upcall clients' clock, and upcall_poll(): one round
+ * of a minimal event loop over many guests' clients, for tools and tests
+ * (the daemon runs its own loop with the same calls). It shows the whole
+ * contract: poll every connected fd, dispatch readiness, tick every client.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "upcall.h"
 
 #define NS_PER_MS 1000000ull
+
+uint64_t upcall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int poll_timeout(struct upcall *const *v, size_t n, int max_wait_ms,
 			uint64_t now)

@@ -44,8 +44,9 @@
  * may grow; receivers read the prefix they know.
  *
  * Ownership: decoded records point into the body they came from (strings
- * are not NUL-terminated: use the *_len fields). struct wire_key is opaque
- * and owned by whoever called wire_key_new().
+ * are not NUL-terminated: use the *_len fields). struct wire_key is opaque,
+ * owned by whoever called wire_key_new(), and used by one thread at a time
+ * (it keeps one HMAC context); so is a struct wire_rx.
  */
 #ifndef UPCALLD_WIRE_H
 #define UPCALLD_WIRE_H
