@@ -245,6 +245,8 @@ struct alert_sink {
 	alert_log_fn *log;		/* set by the hub; default syslog(3) */
 	void *log_ctx;
 	uint64_t drops_reported;	/* for the periodic drop summary */
+	uint8_t max_severity;		/* least severe sent (7 = all); set by owner */
+	uint64_t filtered;		/* alerts below this sink's threshold */
 };
 
 static inline int alert_sink_open(struct alert_sink *s, uint64_t now)

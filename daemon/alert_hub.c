@@ -185,8 +185,14 @@ static void fanout(struct alert_hub *h, const struct alert *a, uint64_t now)
 		h->c.log(h->c.log_ctx, LOG_ALERT, msg);
 		return;
 	}
-	for (size_t i = 0; i < h->n; i++)
+	for (size_t i = 0; i < h->n; i++) {
+		/* a threshold is the operator's choice, not a drop: counted apart */
+		if (a->priority > h->sinks[i]->max_severity && !a->summary) {
+			h->sinks[i]->filtered++;
+			continue;
+		}
 		alert_sink_emit(h->sinks[i], a, now);
+	}
 }
 
 static void send_summary(struct alert_hub *h, const char *rule,

@@ -34,6 +34,7 @@ void alert_sink_base_init(struct alert_sink *s, const struct alert_sink_ops *ops
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
 	s->log = log_syslog;
+	s->max_severity = 7;
 	alert_copy(s->name, sizeof(s->name), name && *name ? name : ops->kind);
 }
 

@@ -102,6 +102,7 @@ static int upcalld_add_sink(struct upcalld *d, const struct config_output *o)
 	}
 	if (rc)
 		return rc;
+	s->max_severity = (uint8_t)o->min_priority;
 	return alert_hub_add(d->hub, s, alert_now_mono());
 }
 

@@ -337,6 +337,27 @@ START_TEST(test_rule_limit_override_and_unlimited)
 }
 END_TEST
 
+START_TEST(test_sink_threshold_skips_less_severe_alerts_and_counts_them)
+{
+	struct logcap lc = { 0 };
+	struct cap_sink *cap;
+	struct alert_hub *h = hub_with(&cap, &lc, 100, 6000);
+	struct alert a;
+
+	cap->base.max_severity = 3;	/* error and worse */
+	mk(&a, "crit", 1);		/* mk() makes priority 2: critical */
+	ck_assert_int_eq(alert_emit(h, &a, T0), ALERT_SENT);
+	mk(&a, "warn", 2);
+	a.priority = 4;
+	alert_emit(h, &a, T0);
+	ck_assert_uint_eq(cap->n, 1);
+	ck_assert_str_eq(cap->last.rule, "crit");
+	ck_assert_uint_eq(cap->base.filtered, 1);
+	ck_assert_uint_eq(alert_sink_dropped(&cap->base), 0);
+	alert_hub_free(h);
+}
+END_TEST
+
 START_TEST(test_hub_without_sinks_logs_alert_to_daemon_log)
 {
 	struct logcap lc = { 0 };
@@ -505,6 +526,7 @@ static Suite *alert_suite(void)
 	tcase_add_test(h, test_dup_count_goes_out_as_summary_when_window_ends);
 	tcase_add_test(h, test_table_eviction_under_flood_loses_no_count);
 	tcase_add_test(h, test_rule_limit_override_and_unlimited);
+	tcase_add_test(h, test_sink_threshold_skips_less_severe_alerts_and_counts_them);
 	tcase_add_test(h, test_hub_without_sinks_logs_alert_to_daemon_log);
 	tcase_add_test(o, test_cef_escapes_hostile_strings);
 	tcase_add_test(o, test_cef_line_of_huge_fields_stays_within_max_len);
