@@ -1,0 +1,330 @@
+#!/bin/bash
+# xenlab.sh - the Xen lab: Xen 4.17 under QEMU TCG with a PV dom0 (the lab's
+# Debian cloud kernel, a busybox initramfs with Debian's Xen tools and
+# upcalld's programs) that can "xl create" a PVH domU booting the same kernel
+# with the lab's guest initramfs. Reuses tests/lab/lab.sh's kernel cache.
+#
+#   xenlab.sh fetch [-q]          Xen debs + dom0 modules into $CACHE/xen (once)
+#   xenlab.sh start NAME [--mem 1024M] [--agent]   boot Xen + dom0; KEY=VALUE
+#   xenlab.sh run NAME CMD...     run CMD in dom0 (exit status is CMD's)
+#   xenlab.sh stop NAME | list
+#
+# dom0 I/O: Xen owns com1 (QEMU's first serial, logged to console.log: Xen's
+# and the kernels' messages). dom0 drives the second 16550 (ttyS1) itself:
+# it carries tests/lab/init's ground-truth framing, reached on gt.sock.
+# In dom0: /xen/vmlinuz, /xen/domu.img (lab guest initramfs + agent),
+# /xen/domu.cfg (PVH, name "domu"), /xen/kernel.prof, build programs in
+# /usr/bin (upcalld, vmictl, ... when built), the agent's key /xen/domu.key.
+# "xl create /xen/domu.cfg" starts the guest.
+#
+# start prints NAME DIR GT QMP CONSOLE PID ABI BOOT_MS (QEMU start to a
+# working dom0 shell).
+set -u
+umask 022
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=${UPCALLD_BUILD:-$ROOT/build}
+CACHE=${UPCALLD_LAB_CACHE:-/var/cache/upcalld-lab}
+XC=$CACHE/xen
+RUN=${UPCALLD_LAB_RUN:-/tmp/upcalld-lab}
+QUIET=0
+XENVER=4.17
+XEN_DEBS="xen-hypervisor-$XENVER-amd64 xen-utils-$XENVER xenstore-utils"
+# What dom0 needs from the kernel image (modules in the cloud kernel).
+DOM0_MODULES="xenfs xen_evtchn xen_gntdev xen_gntalloc xen_privcmd"
+# Tools copied into dom0 (from the extracted debs), with their libraries.
+XEN_BINS="usr/lib/xen-$XENVER/bin/xl usr/lib/xen-$XENVER/bin/xenstored
+usr/lib/xen-$XENVER/bin/xenconsoled usr/lib/xen-$XENVER/bin/xen-init-dom0
+usr/lib/xen-$XENVER/bin/xenconsole usr/lib/xen-$XENVER/bin/xen-access
+usr/lib/xen-$XENVER/bin/libxl-save-helper usr/lib/xen-$XENVER/bin/lsevtchn
+usr/bin/xenstore-read usr/bin/xenstore-write usr/bin/xenstore-ls
+usr/bin/xenstore-list usr/bin/xenstore-rm usr/bin/xenstore-chmod
+usr/bin/xenstore-watch usr/bin/xenstore-exists"
+
+die() { echo "xenlab: error: $*" >&2; exit 1; }
+say() { [ "$QUIET" = 1 ] || echo "xenlab: $*" >&2; }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+randhex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; }
+
+# --- cache ---------------------------------------------------------------------
+
+ko_depends() { tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '; }
+
+# The dom0 modules (dependency closure, load order) from the kernel image deb.
+extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp
+	local deb=$1 out=$2 tmp=$3 tar=$3/img.tar p n m
+	local -A path=() seen=()
+	local order=()
+	dpkg-deb --fsys-tarfile "$deb" >"$tar" || return 1
+	while read -r p; do
+		n=${p##*/}; n=${n%%.ko*}; path[${n//-/_}]=$p
+	done < <(tar -tf "$tar" | grep -E '/lib/modules/.*\.ko(\.xz|\.zst)?$')
+	mkdir -p "$out"
+	visit() {
+		local name=$1 dep f
+		[ -n "${seen[$name]:-}" ] && return 0
+		seen[$name]=1
+		[ -n "${path[$name]:-}" ] || { echo "xenlab: module $name not in $deb (built in?)" >&2; return 0; }
+		tar -xf "$tar" -C "$tmp" "${path[$name]}" || return 1
+		f=$tmp/${path[$name]}
+		case $f in *.xz) xz -dq "$f"; f=${f%.xz} ;; *.zst) zstd -dq --rm "$f"; f=${f%.zst} ;; esac
+		for dep in $(ko_depends "$f"); do visit "${dep//-/_}" || return 1; done
+		mv "$f" "$out/$name.ko" && order+=("$name.ko")
+	}
+	for m in $DOM0_MODULES; do visit "$m" || return 1; done
+	printf '%s\n' "${order[@]}" >"$out/load.order"
+	rm -f "$tar"
+}
+
+cmd_fetch() {
+	local abi d tmp t0
+	[ "${1:-}" = "-q" ] && QUIET=1
+	"$HERE/lab.sh" fetch -q || die "lab.sh fetch failed"
+	abi=$(cat "$CACHE/current")
+	d=$XC/$abi
+	mkdir -p "$XC"
+	exec 9>"$XC/.lock"; flock 9
+	if [ -f "$d/.complete" ]; then
+		say "xen $XENVER and dom0 modules for $abi cached"
+		exec 9>&-; return 0
+	fi
+	t0=$(now_ms)
+	tmp=$(mktemp -d "$XC/.dl.XXXXXX") || die "mktemp in $XC"
+	chmod 755 "$tmp"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp' '$d.new'" EXIT
+	echo "xenlab: downloading $XEN_DEBS linux-image-$abi" >&2
+	# shellcheck disable=SC2086
+	(cd "$tmp" && apt-get download -q $XEN_DEBS "linux-image-$abi" >apt.log 2>&1) ||
+		{ sed 's/^/  /' "$tmp/apt.log" >&2; die "apt-get download failed"; }
+	rm -rf "$d.new"; mkdir -p "$d.new/root"
+	for f in "$tmp"/xen*.deb; do dpkg -x "$f" "$d.new/root" || die "dpkg -x $f"; done
+	gunzip -c "$d.new/root/boot/xen-$XENVER-amd64.gz" >"$d.new/xen.elf" || die "no xen.gz"
+	extract_dom0_modules "$tmp"/linux-image-"$abi"_*.deb "$d.new/modules" "$tmp" ||
+		die "could not extract the dom0 modules"
+	rm -rf "$tmp" "$d"; mv "$d.new" "$d" && touch "$d/.complete"
+	trap - EXIT
+	exec 9>&-
+	say "fetched in $(( ($(now_ms) - t0) / 1000 )) s: $d"
+}
+
+# --- images --------------------------------------------------------------------
+
+# Copy ELF $1 (host path) to $2/$3 plus every library ldd names (the host is
+# Debian 12 like dom0 will be; libxen-dev brought the Xen libraries).
+copy_elf() {
+	local src=$1 st=$2 dst=$3 lib
+	install -D -m 0755 "$src" "$st/$dst"
+	ldd "$src" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}' |
+	while read -r lib; do
+		[ -e "$st/$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$st/$lib"
+	done
+}
+
+# The domU's initramfs: the lab's base image (busybox, /init, virtio
+# modules) plus the agent, the key and build/guest programs.
+domu_image() {	# $1 abi dir, $2 out, $3 key file
+	local d=$1 out=$2 key=$3 st base
+	base=$(ls -t "$d"/base-*.cpio.gz 2>/dev/null | head -n1)
+	[ -n "$base" ] || die "no base initramfs in $d (lab.sh fetch)"
+	st=$(mktemp -d); mkdir -p "$st/etc/upcalld" "$st/sbin" "$st/usr/bin"
+	install -m 0600 "$key" "$st/etc/upcalld/agent.key"
+	[ -x "$BUILD/upcalld-agent" ] && install -m 0755 "$BUILD/upcalld-agent" "$st/sbin/"
+	for f in "$BUILD"/guest/*; do [ -f "$f" ] && install -m 0755 "$f" "$st/usr/bin/"; done
+	{ cat "$base"; (cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1); } >"$out"
+	rm -rf "$st"
+}
+
+dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
+	local d=$1 xd=$2 dir=$3 extra=$4 st bb b a
+	bb=$(command -v busybox) || die "busybox not found"
+	st=$dir/dom0.st; rm -rf "$st"
+	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,lib/modules,root,xen,var}
+	cp "$bb" "$st/bin/busybox"
+	"$bb" --list-full | while read -r a; do [ -e "$st/$a" ] || ln -s /bin/busybox "$st/$a"; done
+	cp "$xd"/modules/*.ko "$xd/modules/load.order" "$st/lib/modules/"
+	install -m 0755 "$HERE/xen-dom0-init" "$st/init"
+	gcc -static -O2 -o "$st/sbin/xenlab_serial" "$HERE/xenlab_serial.c" ||
+		die "could not build xenlab_serial"
+	for b in $XEN_BINS; do copy_elf "$xd/root/$b" "$st" "$b"; done
+	mkdir -p "$st/etc/xen"; : >"$st/etc/xen/xl.conf"
+	for b in upcalld upcallctl vmictl; do
+		[ -x "$BUILD/$b" ] && copy_elf "$BUILD/$b" "$st" "usr/bin/$b"
+	done
+	for b in "$BUILD"/tests/lab/xenlab_* ; do
+		[ -x "$b" ] && copy_elf "$b" "$st" "usr/bin/${b##*/}"
+	done
+	cp "$d/vmlinuz" "$st/xen/vmlinuz"
+	[ -f "$d/kernel.prof" ] && cp "$d/kernel.prof" "$st/xen/"
+	cp "$d/System.map" "$st/xen/"
+	head -c 32 /dev/urandom >"$dir/domu.key"; chmod 600 "$dir/domu.key"
+	install -m 0600 "$dir/domu.key" "$st/xen/domu.key"
+	domu_image "$d" "$st/xen/domu.img" "$dir/domu.key"
+	cat >"$st/xen/domu.cfg" <<EOF
+name = "domu"
+type = "pvh"
+kernel = "/xen/vmlinuz"
+ramdisk = "/xen/domu.img"
+extra = "console=hvc0 panic=-1 $extra"
+memory = 256
+vcpus = 1
+on_crash = "preserve"
+EOF
+	(cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$dir/dom0.img" ||
+		die "could not build dom0.img"
+	rm -rf "$st"
+}
+
+# --- running -------------------------------------------------------------------
+
+is_our_qemu() {
+	[ -n "$1" ] && [ -r "/proc/$1/cmdline" ] &&
+		tr '\0' '\n' <"/proc/$1/cmdline" | grep -qF -- "$2/qmp.sock"
+}
+qpid() { [ -f "$1/qemu.pid" ] && tr -dc 0-9 <"$1/qemu.pid"; }
+
+stop_dir() {
+	local dir=${1%/} pid i
+	pid=$(qpid "$dir")
+	if is_our_qemu "$pid" "$dir"; then
+		printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"quit"}' |
+			timeout 3 socat -t 1 - "UNIX-CONNECT:$dir/qmp.sock" >/dev/null 2>&1
+		for i in $(seq 50); do
+			is_our_qemu "$pid" "$dir" || break
+			[ "$i" = 30 ] && kill -KILL "$pid" 2>/dev/null
+			sleep 0.1
+		done
+	fi
+	(cd "$dir" 2>/dev/null && rm -f -- *.sock qemu.pid dom0.img)
+	return 0
+}
+
+# tests/lab/lab.sh's gt_exec, same framing.
+gt_exec() {
+	local sock=$1 cmd=$2 tmo=$3 quiet=${4:-0} tok line prev='' have=0 began=0 left st=''
+	tok=$(randhex 16)
+	coproc GT { exec socat -t 1 - "UNIX-CONNECT:$sock" 2>/dev/null 8>&- 9>&-; }
+	local gin=${GT[0]:-} gout=${GT[1]:-} gpid=${GT_PID:-} deadline=$(( $(now_ms) + tmo ))
+	[ -n "$gout" ] &&
+		printf '%s %s\n' "$tok" "$(printf '%s' "$cmd" | base64 -w0)" 2>/dev/null 1>&"$gout"
+	while [ -n "$gin" ] && left=$((deadline - ${EPOCHREALTIME/[.,]/} / 1000)) &&
+		[ "$left" -gt 0 ]; do
+		IFS= read -r -t "$((left / 1000)).$(printf %03d $((left % 1000)))" line <&"$gin" || break
+		line=${line%$'\r'}
+		if [ "$began" = 0 ]; then
+			[[ $line == *"$tok:B" ]] && began=1
+			continue
+		fi
+		if [[ $line == "$tok:E:"* ]]; then
+			st=${line#"$tok:E:"}
+			[ "$have" = 1 ] && printf '%s' "$prev"
+			break
+		fi
+		[ "$have" = 1 ] && printf '%s\n' "$prev"
+		prev=$line; have=1
+	done
+	[ -n "$gpid" ] && { kill "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null; }
+	if [[ $st =~ ^[0-9]+$ ]]; then return "$st"; fi
+	[ "$quiet" = 1 ] || echo "xenlab: no answer from dom0's shell on $sock within ${tmo} ms" >&2
+	return 255
+}
+
+cmd_start() {
+	local name=${1:-} mem=1024M agent=0 extra='quiet' abi d xd dir t0 t1 pid ptmo=1000
+	local tmo=${UPCALLD_LAB_TIMEOUT:-300}
+	valid_name "$name" || die "start: NAME must match [A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+	shift
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--mem) mem=${2:?}; shift ;;
+		--agent) agent=1 ;;
+		*) die "start: unknown option $1" ;;
+		esac
+		shift
+	done
+	[ "$agent" = 1 ] && extra="$extra upcalld.agent=1"
+	(cmd_fetch -q) || exit 1
+	abi=$(cat "$CACHE/current"); d=$CACHE/$abi; xd=$XC/$abi
+	dir=$RUN/xen-$name
+	mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
+	exec 8>"$dir/.lock"; flock 8
+	is_our_qemu "$(qpid "$dir")" "$dir" && die "xen lab $name is already running"
+	stop_dir "$dir"; rm -f "$dir/console.log" "$dir/qemu.log"
+	t0=$(now_ms)
+	dom0_image "$d" "$xd" "$dir" "$extra"
+	say "images built in $(( $(now_ms) - t0 )) ms ($(du -k "$dir/dom0.img" | cut -f1) KiB dom0.img)"
+	t0=$(now_ms)
+	qemu-system-x86_64 -name "upcalld-xenlab-$name" -accel tcg -smp 1 \
+		-cpu Haswell-noTSX,+svm,+npt -m "$mem" -nodefaults -display none -no-reboot \
+		-kernel "$xd/xen.elf" \
+		-append "console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 loglvl=all guest_loglvl=all" \
+		-initrd "$d/vmlinuz console=hvc0 earlyprintk=xen panic=-1,$dir/dom0.img" \
+		-chardev "file,id=con,path=$dir/console.log" -serial chardev:con \
+		-chardev "socket,id=gt,path=$dir/gt.sock,server=on,wait=off" -serial chardev:gt \
+		-qmp "unix:$dir/qmp.sock,server=on,wait=off" \
+		-pidfile "$dir/qemu.pid" -daemonize >"$dir/qemu.log" 2>&1 8>&- 9>&- ||
+		{ cat "$dir/qemu.log" >&2; stop_dir "$dir"; die "qemu failed to start"; }
+	pid=$(qpid "$dir")
+	# the shell answers before xenstored is up; /init marks the end
+	while ! gt_exec "$dir/gt.sock" "test -e /run/xenlab.ready" "$ptmo" 1; do
+		ptmo=$((ptmo * 2 > 5000 ? 5000 : ptmo * 2))
+		if ! is_our_qemu "$pid" "$dir"; then
+			tail -n 30 "$dir/console.log" >&2
+			stop_dir "$dir"; die "QEMU died while booting; see $dir/console.log"
+		fi
+		if [ $(( $(now_ms) - t0 )) -gt $((tmo * 1000)) ]; then
+			tail -n 30 "$dir/console.log" >&2
+			gt_exec "$dir/gt.sock" "cat /run/xenlab.log" 5000 1 >&2
+			stop_dir "$dir"; die "no dom0 shell after ${tmo}s; see $dir/console.log"
+		fi
+	done
+	t1=$(now_ms)
+	cat <<EOF
+NAME=$name
+DIR=$dir
+GT=$dir/gt.sock
+QMP=$dir/qmp.sock
+CONSOLE=$dir/console.log
+KEY=$dir/domu.key
+PID=$pid
+ABI=$abi
+BOOT_MS=$((t1 - t0))
+EOF
+}
+
+cmd_run() {
+	local name=${1:-} dir
+	valid_name "$name" || die "run: bad name '$name'"
+	shift
+	[ $# -gt 0 ] || die "run: no command"
+	dir=$RUN/xen-$name
+	[ -S "$dir/gt.sock" ] || die "run: xen lab $name is not running"
+	gt_exec "$dir/gt.sock" "$*" "$(( ${UPCALLD_LAB_RUN_TIMEOUT:-120} * 1000 ))"
+}
+
+cmd_stop() {
+	local name=${1:-}
+	valid_name "$name" || die "stop: bad name '$name'"
+	[ -d "$RUN/xen-$name" ] || return 0
+	exec 8>"$RUN/xen-$name/.lock"; flock 8
+	stop_dir "$RUN/xen-$name"
+}
+
+cmd_list() {
+	local dir pid
+	for dir in "$RUN"/xen-*/; do
+		dir=${dir%/}; pid=$(qpid "$dir")
+		is_our_qemu "$pid" "$dir" && printf '%s %s %s\n' "${dir##*/xen-}" "$pid" "$dir"
+	done
+}
+
+case ${1:-} in
+fetch) shift; cmd_fetch "$@" ;;
+start) shift; cmd_start "$@" ;;
+run) shift; cmd_run "$@" ;;
+stop) shift; cmd_stop "$@" ;;
+list) cmd_list ;;
+*) sed -n '2,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac
