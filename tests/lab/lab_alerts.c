@@ -80,14 +80,13 @@ static int make_certs(void)
 	char cmd[2048];
 
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s && K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+		 "cd %s && (K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
 		 "openssl req -x509 $K -keyout ca.key -out ca.pem -days 1 "
 		 "-subj /CN=upcalld-lab-ca && "
 		 "openssl req $K -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
 		 "echo subjectAltName=IP:127.0.0.1 >srv.ext && "
 		 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-		 "-out srv.pem -days 1 -extfile srv.ext", dir);
-	strncat(cmd, " >certs.log 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+		 "-out srv.pem -days 1 -extfile srv.ext) >certs.log 2>&1", dir);
 	return system(cmd) == 0 ? 0 : -EIO;
 }
 

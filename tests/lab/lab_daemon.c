@@ -162,13 +162,14 @@ START_TEST(test_clean_guest_under_churn_raises_no_crosscheck_alert)
 	size_t from, i, n, nx = 0;
 	struct json_object *st;
 	int pid0, pid1, checks = 0;
-	long long scans0, scans1, fails0, fails1;
+	long long scans0, scans1, fails0, fails1, up0, up1;
 	double t0;
 
 	need_setup();
 	st = call_ok("status", NULL);
 	scans0 = labd_int(status_guest(st), "scans");
 	fails0 = labd_int(status_guest(st), "upcall_failures");
+	up0 = labd_int(status_guest(st), "upcalls");
 	json_object_put(st);
 	from = labd_nalerts(&daemon_);
 	pid0 = gt_int(churn_script);
@@ -183,6 +184,7 @@ START_TEST(test_clean_guest_under_churn_raises_no_crosscheck_alert)
 	st = call_ok("status", NULL);
 	scans1 = labd_int(status_guest(st), "scans");
 	fails1 = labd_int(status_guest(st), "upcall_failures");
+	up1 = labd_int(status_guest(st), "upcalls");
 	json_object_put(st);
 	n = labd_nalerts(&daemon_);
 	for (i = from; i < n; i++) {
@@ -196,11 +198,13 @@ START_TEST(test_clean_guest_under_churn_raises_no_crosscheck_alert)
 		json_object_put(a);
 	}
 	fprintf(stderr, "lab_daemon: churn %.0f s: %d checks asked, %lld scans, "
-		"%lld upcall failures, ~%d processes started, %zu alerts, %zu cross-check\n",
-		now_s() - t0, checks, scans1 - scans0, fails1 - fails0, pid1 - pid0,
-		n - from, nx);
+		"%lld upcalls, %lld upcall failures, ~%d processes started, %zu alerts, "
+		"%zu cross-check\n", now_s() - t0, checks, scans1 - scans0, up1 - up0,
+		fails1 - fails0, pid1 - pid0, n - from, nx);
 	ck_assert_int_gt(pid1 - pid0, 200);	/* there was churn */
 	ck_assert_int_ge(scans1 - scans0, CHURN_S * 1000 / CHECK_EVERY_MS / 2);
+	/* each scan asked for processes, modules and open files */
+	ck_assert_int_ge(up1 - up0, 3 * (scans1 - scans0));
 	ck_assert_msg(nx == 0, "%zu cross-check alerts on a clean guest", nx);
 }
 END_TEST

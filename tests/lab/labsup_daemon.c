@@ -242,7 +242,11 @@ int labd_start(struct labd *d, int timeout_ms)
 	pid_t pid;
 	int rc;
 
-	snprintf(exe, sizeof(exe), "%s/upcalld", d->build);
+	/* another daemon binary (e.g. an older build, to compare) */
+	if (getenv("UPCALLD_LAB_DAEMON"))
+		snprintf(exe, sizeof(exe), "%s", getenv("UPCALLD_LAB_DAEMON"));
+	else
+		snprintf(exe, sizeof(exe), "%s/upcalld", d->build);
 	if (access(exe, X_OK) < 0)
 		return -errno;
 	pid = fork();

@@ -47,7 +47,7 @@ struct labd_opts {
 int labd_init(struct labd *d, const struct lab_guest *g, const struct labd_opts *o);
 
 /*
- * Start build/upcalld -v -c CONFIG and wait (up to timeout_ms) until the
+ * Start build/upcalld (or $UPCALLD_LAB_DAEMON) -v -c CONFIG and wait (up to timeout_ms) until the
  * control socket answers and the guest's agent has answered a live "ps".
  */
 int labd_start(struct labd *d, int timeout_ms);
