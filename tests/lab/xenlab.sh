@@ -31,7 +31,10 @@ RUN=${UPCALLD_LAB_RUN:-/tmp/upcalld-lab}
 QUIET=0
 XENVER=4.17
 XEN_DEBS="xen-hypervisor-$XENVER-amd64 xen-utils-$XENVER xenstore-utils"
-# What dom0 needs from the kernel image (modules in the cloud kernel).
+# dom0 runs Debian's generic kernel: the cloud kernel lacks CONFIG_XEN_DOM0
+# (it boots as a PV guest but is no initial domain: no xsd_kva, privcmd
+# blocks). The domU runs the cloud kernel of tests/lab/lab.sh.
+# What dom0 needs from that image (modules there).
 DOM0_MODULES="xenfs xen_evtchn xen_gntdev xen_gntalloc xen_privcmd"
 # Tools copied into dom0 (from the extracted debs), with their libraries.
 XEN_BINS="usr/lib/xen-$XENVER/bin/xl usr/lib/xen-$XENVER/bin/xenstored
@@ -58,6 +61,9 @@ extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp
 	local -A path=() seen=()
 	local order=()
 	dpkg-deb --fsys-tarfile "$deb" >"$tar" || return 1
+	mkdir -p "$out"
+	p=$(tar -tf "$tar" | grep -m1 '^\./boot/vmlinuz-') || return 1
+	tar -xf "$tar" -C "$tmp" "$p" && mv "$tmp/$p" "$out/vmlinuz" || return 1
 	while read -r p; do
 		n=${p##*/}; n=${n%%.ko*}; path[${n//-/_}]=$p
 	done < <(tar -tf "$tar" | grep -E '/lib/modules/.*\.ko(\.xz|\.zst)?$')
@@ -79,7 +85,7 @@ extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp
 }
 
 cmd_fetch() {
-	local abi d tmp t0
+	local abi gabi d tmp t0
 	[ "${1:-}" = "-q" ] && QUIET=1
 	"$HERE/lab.sh" fetch -q || die "lab.sh fetch failed"
 	abi=$(cat "$CACHE/current")
@@ -95,15 +101,17 @@ cmd_fetch() {
 	chmod 755 "$tmp"
 	# shellcheck disable=SC2064
 	trap "rm -rf '$tmp' '$d.new'" EXIT
-	echo "xenlab: downloading $XEN_DEBS linux-image-$abi" >&2
+	gabi=${abi%-cloud-amd64}-amd64
+	echo "xenlab: downloading $XEN_DEBS linux-image-$gabi-unsigned (about 75 MB)" >&2
 	# shellcheck disable=SC2086
-	(cd "$tmp" && apt-get download -q $XEN_DEBS "linux-image-$abi" >apt.log 2>&1) ||
+	(cd "$tmp" && apt-get download -q $XEN_DEBS "linux-image-$gabi-unsigned" >apt.log 2>&1) ||
 		{ sed 's/^/  /' "$tmp/apt.log" >&2; die "apt-get download failed"; }
 	rm -rf "$d.new"; mkdir -p "$d.new/root"
 	for f in "$tmp"/xen*.deb; do dpkg -x "$f" "$d.new/root" || die "dpkg -x $f"; done
 	gunzip -c "$d.new/root/boot/xen-$XENVER-amd64.gz" >"$d.new/xen.elf" || die "no xen.gz"
-	extract_dom0_modules "$tmp"/linux-image-"$abi"_*.deb "$d.new/modules" "$tmp" ||
-		die "could not extract the dom0 modules"
+	extract_dom0_modules "$tmp"/linux-image-"$gabi"-unsigned_*.deb "$d.new/modules" "$tmp" ||
+		die "could not extract the dom0 kernel and modules"
+	mv "$d.new/modules/vmlinuz" "$d.new/vmlinuz-dom0" || die "no vmlinuz in linux-image-$gabi-unsigned"
 	rm -rf "$tmp" "$d"; mv "$d.new" "$d" && touch "$d/.complete"
 	trap - EXIT
 	exec 9>&-
@@ -131,6 +139,8 @@ domu_image() {	# $1 abi dir, $2 out, $3 key file
 	[ -n "$base" ] || die "no base initramfs in $d (lab.sh fetch)"
 	st=$(mktemp -d); mkdir -p "$st/etc/upcalld" "$st/sbin" "$st/usr/bin"
 	install -m 0600 "$key" "$st/etc/upcalld/agent.key"
+	mkdir -p "$st/lab"
+	install -m 0755 "$HERE/xen-domu-gt.sh" "$st/lab/scenario.sh"
 	[ -x "$BUILD/upcalld-agent" ] && install -m 0755 "$BUILD/upcalld-agent" "$st/sbin/"
 	for f in "$BUILD"/guest/*; do [ -f "$f" ] && install -m 0755 "$f" "$st/usr/bin/"; done
 	{ cat "$base"; (cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1); } >"$out"
@@ -153,9 +163,16 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 	for b in upcalld upcallctl vmictl; do
 		[ -x "$BUILD/$b" ] && copy_elf "$BUILD/$b" "$st" "usr/bin/$b"
 	done
-	for b in "$BUILD"/tests/lab/xenlab_* ; do
-		[ -x "$b" ] && copy_elf "$b" "$st" "usr/bin/${b##*/}"
-	done
+	if [ -f "$BUILD/libupcalld.a" ]; then
+		# shellcheck disable=SC2046
+		gcc -std=gnu11 -O2 -g -I"$ROOT/hypervisor-hooks" -I"$ROOT/daemon/vmi" \
+			-I"$ROOT/daemon" -o "$dir/xenlab_probe" "$HERE/xenlab_probe.c" \
+			"$BUILD/libupcalld.a" $(pkg-config --libs yaml-0.1 libbpf json-c \
+			libsystemd openssl libelf) -lm -lxenctrl -lxenforeignmemory \
+			-lxenevtchn -lxenstore -lxenvchan -lxengnttab -lxentoollog ||
+			die "could not build xenlab_probe (make first)"
+		copy_elf "$dir/xenlab_probe" "$st" usr/bin/xenlab_probe
+	fi
 	cp "$d/vmlinuz" "$st/xen/vmlinuz"
 	[ -f "$d/kernel.prof" ] && cp "$d/kernel.prof" "$st/xen/"
 	cp "$d/System.map" "$st/xen/"
@@ -260,7 +277,7 @@ cmd_start() {
 		-cpu Haswell-noTSX,+svm,+npt -m "$mem" -nodefaults -display none -no-reboot \
 		-kernel "$xd/xen.elf" \
 		-append "console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 loglvl=all guest_loglvl=all" \
-		-initrd "$d/vmlinuz console=hvc0 earlyprintk=xen panic=-1,$dir/dom0.img" \
+		-initrd "$xd/vmlinuz-dom0 console=hvc0 earlyprintk=xen panic=-1,$dir/dom0.img" \
 		-chardev "file,id=con,path=$dir/console.log" -serial chardev:con \
 		-chardev "socket,id=gt,path=$dir/gt.sock,server=on,wait=off" -serial chardev:gt \
 		-qmp "unix:$dir/qmp.sock,server=on,wait=off" \
