@@ -75,7 +75,11 @@ for ((i = 0; i < N; i++)); do
 done
 sleep 10	# let every guest answer its upcalls
 "$B/upcallctl" -s "$WORK/upcalld.sock" status | sed -n '2,$p' | head -$((N + 1))
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$DAEMON/status")
-hwm=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON/status")
-printf 'upcalld resident memory watching %d guests: %.1f MB (peak %.1f MB)\n' \
-	"$N" "$(echo "$rss" | awk '{print $1/1024}')" "$(echo "$hwm" | awk '{print $1/1024}')"
+# RSS counts pages of the guests' RAM files the walks touched (shmem: the
+# guests' memory, mapped, not ours) and of mapped files (profiles,
+# libraries); RssAnon is what the daemon itself allocated.
+kb() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$DAEMON/status"; }
+printf 'upcalld memory watching %d guests: RSS %.1f MB = own (anon) %.1f MB + files %.1f MB + guest RAM pages (shmem) %.1f MB; peak RSS %.1f MB\n' \
+	"$N" "$(kb VmRSS | awk '{print $1/1024}')" "$(kb RssAnon | awk '{print $1/1024}')" \
+	"$(kb RssFile | awk '{print $1/1024}')" "$(kb RssShmem | awk '{print $1/1024}')" \
+	"$(kb VmHWM | awk '{print $1/1024}')"

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "profcache.h"
 #include "profile.h"
 #include "rule.h"
 #include "scan.h"
@@ -66,7 +67,8 @@ static size_t guest_load_profiles(struct guest *g, struct profile **v)
 	DIR *dir;
 
 	if (stat(g->conf.profiles, &st) == 0 && S_ISREG(st.st_mode)) {
-		if (profile_load(g->conf.profiles, &v[0], err, sizeof(err)) == 0)
+		if (profcache_get(g->d->profiles, g->conf.profiles, &v[0], err,
+				  sizeof(err)) == 0)
 			return 1;
 		guest_error(g, "profile %s: %s", g->conf.profiles, err);
 		return 0;
@@ -81,7 +83,7 @@ static size_t guest_load_profiles(struct guest *g, struct profile **v)
 		if (!guest_is_profile_name(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", g->conf.profiles, de->d_name);
-		if (profile_load(path, &v[n], err, sizeof(err)) == 0)
+		if (profcache_get(g->d->profiles, path, &v[n], err, sizeof(err)) == 0)
 			n++;
 		else
 			upcalld_log(g->d, LOG_WARNING, "profile %s: %s", path, err);
@@ -103,7 +105,7 @@ static int guest_open_vmi(struct guest *g)
 	idx = vmi_choose_profile(g->hv, cand, n);
 	for (i = 0; i < n; i++)
 		if ((int)i != idx)
-			profile_free(cand[i]);
+			profcache_put(g->d->profiles, cand[i]);
 	if (idx < 0) {
 		guest_error(g, "none of the %zu profiles in %s matches the kernel "
 			    "banner in guest memory", n, g->conf.profiles);
@@ -175,7 +177,7 @@ static void guest_detach(struct guest *g)
 	g->up = NULL;
 	vmi_free(g->vmi);
 	g->vmi = NULL;
-	profile_free(g->prof);
+	profcache_put(g->d->profiles, g->prof);
 	g->prof = NULL;
 	hv_free(g->hv);		/* removes breakpoints, resumes the guest */
 	g->hv = NULL;

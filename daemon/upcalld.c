@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "ctlcmd.h"
 #include "guest.h"
+#include "profcache.h"
 #include "scan.h"
 #include "upcall.h"
 #include "upcalld.h"
@@ -447,7 +448,8 @@ static int upcalld_start(struct upcalld *d)
 		return rc;
 	}
 	gethostname(d->hostname, sizeof(d->hostname) - 1);
-	if ((rc = upcalld_open_hub(d)) || (rc = upcalld_signalfd(d)))
+	if ((rc = profcache_new(&d->profiles)) || (rc = upcalld_open_hub(d)) ||
+	    (rc = upcalld_signalfd(d)))
 		return rc;
 	upcalld_rule_limits(d);
 	rc = upcalld_open_ctl(d);
@@ -464,6 +466,7 @@ static void upcalld_stop(struct upcalld *d)
 	for (i = 0; i < d->nguests; i++)
 		guest_free(d->guests[i]);	/* breakpoints off, guests resumed */
 	d->nguests = 0;
+	profcache_free(d->profiles);
 	ctl_free(d->ctl);
 	alert_hub_free(d->hub);
 	rule_set_free(d->rules);

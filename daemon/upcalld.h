@@ -4,7 +4,7 @@
  * mask and signalfd included).
  *
  * Ownership: struct upcalld owns the config, the current rule set, the
- * alert hub, the control socket and every guest.
+ * alert hub, the profile cache, the control socket and every guest.
  */
 #ifndef UPCALLD_UPCALLD_H
 #define UPCALLD_UPCALLD_H
@@ -19,6 +19,7 @@
 struct guest;
 struct ctl;
 struct config;
+struct profcache;
 
 #define UPCALLD_GUESTS_MAX 256u
 
@@ -32,6 +33,7 @@ struct upcalld {
 	struct rule_set *rules;
 	char rules_error[1024];		/* why the last reload failed, "" if it did not */
 	struct alert_hub *hub;
+	struct profcache *profiles;	/* shared by guests of the same kernel */
 	struct ctl *ctl;
 	struct guest *guests[UPCALLD_GUESTS_MAX];
 	size_t nguests;
