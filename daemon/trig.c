@@ -25,6 +25,7 @@
 #define PT_REGS_DI 112u
 #define CR3_ADDR_MASK 0x000ffffffffff000ull
 #define KERNEL_HALF 0xffff800000000000ull
+#define TRIG_BUSY_RETRY_NS (100ull * 1000 * 1000)
 
 /* Functions that run right after a context switch, for the CR3 hook. */
 static const char *const trig_switch_syms[] = {
@@ -385,13 +386,16 @@ int trig_on_hv_event(struct guest *g)
 /*
  * Interval triggers due together share one scan: started one after the
  * other, all but the first would be coalesced into the first, whose rules
- * (and upcall queries) are only its own, and with periods that are
- * multiples of each other (30 s, 60 s, 5 min) the longer ones would never
- * run at all.
+ * (and upcall queries) are only its own. A trigger that comes due while a
+ * rule scan is in flight (another trigger's, or its own from a slow guest)
+ * waits for it, retrying every TRIG_BUSY_RETRY_NS, instead of losing its
+ * whole period: with periods that are multiples of each other (30 s, 60 s,
+ * 5 min) the longer ones would otherwise keep losing to the shorter.
  */
 void trig_tick(struct guest *g, uint64_t now_ns)
 {
 	struct trig_match m = { 0 };
+	bool busy = trig_rule_scan_running(g);
 	unsigned int i;
 
 	for (i = 0; i < g->ntimers && g->hv; i++) {
@@ -399,6 +403,10 @@ void trig_tick(struct guest *g, uint64_t now_ns)
 
 		if (now_ns < tm->due_ns)
 			continue;
+		if (busy) {
+			tm->due_ns = now_ns + TRIG_BUSY_RETRY_NS;
+			continue;
+		}
 		/* a late loop skips missed periods rather than firing a burst */
 		tm->due_ns = now_ns + tm->t->interval_ms * 1000000ull;
 		trig_match(g, tm->t, NULL, &m);
@@ -417,13 +425,15 @@ uint64_t trig_next_wakeup(const struct guest *g)
 	return t;
 }
 
+/* Every interval trigger due now: one scan at once, or when the one in
+ * flight is done. */
 unsigned int trig_fire_intervals(struct guest *g)
 {
-	struct trig_match m = { 0 };
+	uint64_t now = upcalld_now_ns();
 	unsigned int i;
 
-	for (i = 0; i < g->ntimers && g->hv; i++)
-		trig_match(g, g->timers[i].t, NULL, &m);
-	trig_scan(g, &m, rule_trigger_kind_name(RULE_TRIG_INTERVAL), false);
+	for (i = 0; i < g->ntimers; i++)
+		g->timers[i].due_ns = now;
+	trig_tick(g, now);
 	return i;
 }

@@ -25,7 +25,8 @@ int trig_on_hv_event(struct guest *g);
 /* Fire due interval triggers. */
 void trig_tick(struct guest *g, uint64_t now_ns);
 uint64_t trig_next_wakeup(const struct guest *g);
-/* Fire every interval trigger now (operator's "check"); returns how many. */
+/* Make every interval trigger due now (operator's "check"): one scan at
+ * once, or as soon as the rule scan in flight ends. Returns how many. */
 unsigned int trig_fire_intervals(struct guest *g);
 
 #endif
