@@ -435,6 +435,9 @@ struct alert_sink *alert_hub_sink(const struct alert_hub *h, size_t i);
 /* Override the rate limit of one rule (per_min = 0: unlimited). */
 int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
 			     uint32_t burst, uint32_t per_min);
+/* A rule's own deduplication window (0: the hub's). */
+int alert_hub_set_rule_dedup(struct alert_hub *h, const char *rule,
+			     uint64_t window_us);
 int alert_hub_rule_stats(const struct alert_hub *h, const char *rule,
 			 struct alert_rule_stats *st);
 

@@ -48,6 +48,7 @@ struct hub_dup {
 	uint8_t prio;
 	unsigned char key[16];
 	uint64_t sent_us;		/* the window starts here */
+	uint64_t window_us;		/* the window's length (the rule's own) */
 	uint64_t dups;			/* suppressed since sent_us */
 	char rule[ALERT_RULE_MAX];
 	char guest[ALERT_GUEST_MAX];
@@ -55,7 +56,9 @@ struct hub_dup {
 
 struct hub_limit {
 	char rule[ALERT_RULE_MAX];
+	bool has_rate;			/* burst/per_min override the default */
 	uint32_t burst, per_min;
+	uint64_t dedup_us;		/* 0: the hub's window */
 };
 
 struct alert_hub {
@@ -236,6 +239,8 @@ static void rule_reset(struct alert_hub *h, struct hub_rule *r,
 	memset(r, 0, sizeof(*r));
 	r->used = true;
 	alert_copy(r->rule, sizeof(r->rule), rule);
+	if (l && !l->has_rate)
+		l = NULL;
 	r->burst = l ? l->burst : h->c.rate_burst;
 	r->per_min = l ? l->per_min : h->c.no_rate_limit ? 0 : h->c.rate_per_min;
 	r->tokens_m = (uint64_t)r->burst * 1000;
@@ -300,6 +305,7 @@ int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
 		l = &h->limits[h->nlimits++];
 		alert_copy(l->rule, sizeof(l->rule), rule);
 	}
+	l->has_rate = true;
 	l->burst = burst;
 	l->per_min = per_min;
 	for (size_t i = 0; i < SETS * WAYS; i++)
@@ -309,6 +315,30 @@ int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
 			h->rules[i].tokens_m = (uint64_t)burst * 1000;
 		}
 	return 0;
+}
+
+int alert_hub_set_rule_dedup(struct alert_hub *h, const char *rule,
+			     uint64_t window_us)
+{
+	struct hub_limit *l = (struct hub_limit *)limit_find(h, rule);
+
+	if (!rule)
+		return -EINVAL;
+	if (!l) {
+		if (h->nlimits == LIMITS_MAX)
+			return -ENOSPC;
+		l = &h->limits[h->nlimits++];
+		alert_copy(l->rule, sizeof(l->rule), rule);
+	}
+	l->dedup_us = window_us;
+	return 0;
+}
+
+static uint64_t dedup_window(const struct alert_hub *h, const char *rule)
+{
+	const struct hub_limit *l = limit_find(h, rule);
+
+	return l && l->dedup_us ? l->dedup_us : h->c.dedup_window_us;
 }
 
 int alert_hub_rule_stats(const struct alert_hub *h, const char *rule,
@@ -388,7 +418,7 @@ int alert_emit(struct alert_hub *h, const struct alert *a, uint64_t now)
 	if (!h->c.no_dedup) {
 		dup_key(a, key);
 		d = dup_get(h, key, &found, now);
-		if (found && now - d->sent_us < h->c.dedup_window_us) {
+		if (found && now - d->sent_us < d->window_us) {
 			d->dups++;
 			r->st.dups++;
 			return ALERT_DUP;
@@ -411,6 +441,7 @@ int alert_emit(struct alert_hub *h, const struct alert *a, uint64_t now)
 		d->used = true;
 		memcpy(d->key, key, 16);
 		d->sent_us = now;
+		d->window_us = dedup_window(h, a->rule);
 		d->dups = 0;
 		d->prio = a->priority;
 		alert_copy(d->rule, sizeof(d->rule), a->rule);
@@ -468,7 +499,7 @@ static bool tick_counts(struct alert_hub *h, uint64_t now)
 		struct hub_dup *d = &h->dups[i];
 		struct hub_rule *r = &h->rules[i];
 
-		if (d->used && now - d->sent_us >= h->c.dedup_window_us) {
+		if (d->used && now - d->sent_us >= d->window_us) {
 			if (d->dups)
 				send_summary(h, d->rule, d->guest, d->prio,
 					     d->dups, 0, now);

@@ -167,6 +167,8 @@ static void upcalld_rule_limits(struct upcalld *d)
 		const struct rule *r = rule_set_rule(d->rules, i);
 		uint64_t per_min;
 
+		if (r->dedup_ms)
+			alert_hub_set_rule_dedup(d->hub, r->name, r->dedup_ms * 1000);
 		if (!r->rate_limit.count || !r->rate_limit.period_ms)
 			continue;
 		per_min = r->rate_limit.count * 60000ull / r->rate_limit.period_ms;

@@ -337,6 +337,29 @@ START_TEST(test_rule_limit_override_and_unlimited)
 }
 END_TEST
 
+START_TEST(test_rule_dedup_window_overrides_the_hub_window)
+{
+	struct logcap lc = { 0 };
+	struct cap_sink *cap;
+	struct alert_hub *h = hub_with(&cap, &lc, 100, 6000);	/* hub: 10 s */
+	struct alert a;
+
+	ck_assert_int_eq(alert_hub_set_rule_dedup(h, "short", 2 * SEC), 0);
+	mk(&a, "short", 1);
+	ck_assert_int_eq(alert_emit(h, &a, T0), ALERT_SENT);
+	ck_assert_int_eq(alert_emit(h, &a, T0 + 1 * SEC), ALERT_DUP);
+	ck_assert_int_eq(alert_emit(h, &a, T0 + 3 * SEC), ALERT_SENT);
+	mk(&a, "default", 1);
+	ck_assert_int_eq(alert_emit(h, &a, T0), ALERT_SENT);
+	ck_assert_int_eq(alert_emit(h, &a, T0 + 3 * SEC), ALERT_DUP);
+	/* a dedup override leaves the rule's rate limit at the default */
+	for (int i = 0; i < 200; i++)
+		mk(&a, "short", 100 + i), alert_emit(h, &a, T0 + 4 * SEC);
+	ck_assert_uint_lt(cap->n, 150);
+	alert_hub_free(h);
+}
+END_TEST
+
 START_TEST(test_sink_threshold_skips_less_severe_alerts_and_counts_them)
 {
 	struct logcap lc = { 0 };
@@ -527,6 +550,7 @@ static Suite *alert_suite(void)
 	tcase_add_test(h, test_table_eviction_under_flood_loses_no_count);
 	tcase_add_test(h, test_rule_limit_override_and_unlimited);
 	tcase_add_test(h, test_sink_threshold_skips_less_severe_alerts_and_counts_them);
+	tcase_add_test(h, test_rule_dedup_window_overrides_the_hub_window);
 	tcase_add_test(h, test_hub_without_sinks_logs_alert_to_daemon_log);
 	tcase_add_test(o, test_cef_escapes_hostile_strings);
 	tcase_add_test(o, test_cef_line_of_huge_fields_stays_within_max_len);
