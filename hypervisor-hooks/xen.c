@@ -197,6 +197,7 @@ static int xen_pause(struct hv *hv)
 	if (xc_domain_pause(x->xch, x->domid))
 		return xen_domain_alive(x) ? -errno : -ENODEV;
 	x->paused = true;
+	xen_state_save(x);	/* a kill now must not leave the guest paused */
 	x->map_gen++;	/* a snapshot starts: remap frames the p2m may have moved */
 	return 0;
 }
@@ -208,6 +209,7 @@ static int xen_resume(struct hv *hv)
 	if (!x->paused)
 		return 0;
 	x->paused = false;
+	xen_state_save(x);
 	if (xc_domain_unpause(x->xch, x->domid))
 		return xen_domain_alive(x) ? -errno : -ENODEV;
 	return 0;
@@ -221,7 +223,7 @@ int xen_state_save(struct xen_hv *x)
 
 	if (!x->state_path[0])
 		return 0;
-	if (x->bps.n == 0) {
+	if (x->bps.n == 0 && !x->paused) {
 		unlink(x->state_path);
 		return 0;
 	}
@@ -229,6 +231,8 @@ int xen_state_save(struct xen_hv *x)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
+	if (x->paused)
+		fprintf(f, "paused\n");
 	for (unsigned int i = 0; i < x->bps.n; i++)
 		fprintf(f, "%" PRIx64 " %02x\n", x->bps.e[i].gpa, x->bps.e[i].orig);
 	if (fclose(f) || rename(tmp, x->state_path)) {
@@ -248,6 +252,12 @@ static void state_recover(struct xen_hv *x)
 
 	if (!f)
 		return;
+	/* Xen's pause count outlives the process that paused */
+	if (fscanf(f, " paused") == 0 && !ferror(f) && ftell(f) > 0) {
+		if (!xc_domain_unpause(x->xch, x->domid))
+			syslog(LOG_NOTICE, "xen: %s: undid a pause left by a killed holder",
+			       x->base.name);
+	}
 	while (n++ < XEN_BPS_MAX && fscanf(f, "%" SCNx64 " %x", &gpa, &orig) == 2) {
 		if (orig > 0xff || xen_read_phys(&x->base, gpa, &b, 1) || b != XEN_INT3)
 			continue;
