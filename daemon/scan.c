@@ -97,20 +97,72 @@ static int scan_add_answer(struct snap *ans, const struct upcall_result *r)
 	return rc;
 }
 
-/* Files are evidence only for processes the answer admits to. */
+static int scan_pid_cmp(const void *a, const void *b)
+{
+	const struct xcheck_proc *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static const struct xcheck_proc *scan_bsearch(const struct xcheck_proc *v, size_t n,
+					      int32_t pid)
+{
+	struct xcheck_proc key = { .pid = pid };
+
+	return v ? bsearch(&key, v, n, sizeof(*v), scan_pid_cmp) : NULL;
+}
+
+/*
+ * Open files carry no start time: an fd opened after m1 and closed before
+ * m2 would look like a phantom, one closed and reopened around the agent's
+ * look like a hidden file. A process that did not run between the two
+ * snapshots (same activity stamp in both) cannot have changed its fd
+ * table, so only its files are judged: whatever the agent says about them
+ * that memory contradicts is a lie, not a race. The agent, which runs to
+ * answer, is never judged on its own fds. Pids the answer does not admit
+ * to are left to the process check. Returns how many pids went into *out.
+ */
+static size_t scan_quiet_pids(struct scan *s, int32_t *out)
+{
+	bool need_ans = (s->req.what & SNAP_PROCS) && !(s->failed & SNAP_PROCS);
+	struct xcheck_proc *m2 = NULL, *ans = NULL;
+	size_t i, n = 0;
+
+	m2 = malloc(s->m2.nprocs * sizeof(*m2) + 1);
+	if (need_ans)
+		ans = malloc(s->ans.nprocs * sizeof(*ans) + 1);
+	if (!m2 || (need_ans && !ans))
+		goto out;
+	memcpy(m2, s->m2.procs, s->m2.nprocs * sizeof(*m2));
+	qsort(m2, s->m2.nprocs, sizeof(*m2), scan_pid_cmp);
+	if (ans) {
+		memcpy(ans, s->ans.procs, s->ans.nprocs * sizeof(*ans));
+		qsort(ans, s->ans.nprocs, sizeof(*ans), scan_pid_cmp);
+	}
+	for (i = 0; i < s->m1.nprocs; i++) {
+		const struct xcheck_proc *a = &s->m1.procs[i];
+		const struct xcheck_proc *b = scan_bsearch(m2, s->m2.nprocs, a->pid);
+
+		if (!b || a->activity != b->activity ||
+		    (need_ans && !scan_bsearch(ans, s->ans.nprocs, a->pid)))
+			continue;
+		out[n++] = a->pid;
+	}
+out:
+	free(m2);
+	free(ans);
+	return n;
+}
+
 static void scan_xcheck_files(struct scan *s)
 {
-	bool have_pids = (s->req.what & SNAP_PROCS) && !(s->failed & SNAP_PROCS);
-	size_t i;
+	int32_t *pids = malloc(s->m1.nprocs * sizeof(*pids) + 1);
+	size_t n = pids ? scan_quiet_pids(s, pids) : 0;
 
-	if (have_pids) {
-		for (i = 0; i < s->ans.nprocs; i++)
-			snap_cover_pid(&s->ans, s->ans.procs[i].pid);
-	}
 	xcheck_files(s->m1.files, s->m1.nfiles, s->m2.files, s->m2.nfiles,
-		     s->ans.files, s->ans.nfiles,
-		     have_pids ? s->ans.file_pids : NULL, s->ans.nfile_pids,
+		     s->ans.files, s->ans.nfiles, pids ? pids : (int32_t[]){ 0 }, n,
 		     &s->xr_files);
+	free(pids);
 }
 
 static void scan_xcheck(struct scan *s)

@@ -161,7 +161,8 @@ static int snap_take_tasks(struct vmi *v, unsigned int what, struct snap *s)
 		const struct lnx_task *t = &tl.v[i];
 		struct xcheck_proc p = { .pid = t->pid, .ppid = t->ppid,
 					 .uid = t->uid,
-					 .start_ns = t->start_boottime };
+					 .start_ns = t->start_boottime,
+					 .activity = t->activity };
 
 		memcpy(p.comm, t->comm, sizeof(p.comm));
 		rc = snap_add_proc(s, &p);

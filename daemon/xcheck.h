@@ -37,6 +37,8 @@ struct xcheck_proc {
 	uint32_t uid;
 	uint64_t start_ns;		/* since boot; 0 = unknown */
 	char comm[XCHECK_COMM_LEN];	/* NUL-terminated */
+	uint64_t activity;		/* memory only (lnx_task.activity), 0 unknown;
+					 * not compared here */
 };
 
 struct xcheck_module {

@@ -45,6 +45,12 @@ struct lnx_task {
 	gva_t mm;			/* 0 for kernel threads */
 	gpa_t pgd;			/* physical pgd of mm, 0 if none */
 	uint32_t flags;			/* task->flags (PF_*) */
+	/*
+	 * nvcsw + nivcsw + se.exec_start: all only grow, so the sum changes
+	 * whenever the task was scheduled in or out. Two reads with the same
+	 * value bracket a time the task did not run. 0: unknown.
+	 */
+	uint64_t activity;
 	bool kthread;			/* PF_KTHREAD */
 	bool exiting;			/* exit_state != 0 */
 };

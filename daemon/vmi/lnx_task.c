@@ -30,10 +30,11 @@ static const struct { enum profile_field f; unsigned int w; } task_fields[] = {
 	{ PF_TASK_COMM, LNX_COMM_LEN }, { PF_TASK_REAL_PARENT, 8 },
 	{ PF_TASK_REAL_CRED, 8 }, { PF_TASK_MM, 8 }, { PF_TASK_FLAGS, 4 },
 	{ PF_TASK_EXIT_STATE, 4 }, { PF_TASK_START_TIME, 8 },
-	{ PF_TASK_START_BOOTTIME, 8 },
+	{ PF_TASK_START_BOOTTIME, 8 }, { PF_TASK_NVCSW, 8 },
+	{ PF_TASK_NIVCSW, 8 }, { PF_TASK_EXEC_START, 8 },
 };
 enum { F_TASKS, F_PID, F_TGID, F_COMM, F_PARENT, F_CRED, F_MM, F_FLAGS,
-       F_EXIT, F_START, F_BOOT, F_COUNT };
+       F_EXIT, F_START, F_BOOT, F_NVCSW, F_NIVCSW, F_EXEC, F_COUNT };
 #define TASK_REQUIRED 8u	/* the first eight must exist */
 #define GROUP_GAP 256u		/* members further apart are read separately */
 #define GROUPS_MAX 4u
@@ -126,7 +127,7 @@ static bool kptr_ok(gva_t p)
 	return (p >> 63) && !(p & 7);
 }
 
-/* Present members, sorted by offset (F_* indexes; insertion sort of 11). */
+/* Present members, sorted by offset (F_* indexes; insertion sort of F_COUNT). */
 static unsigned int block_order(const struct profile *p, unsigned int *ord)
 {
 	unsigned int n = 0;
@@ -287,6 +288,9 @@ static int task_fill(struct vmi *v, const struct profile *p, struct task_block *
 	t->exiting = blk_get(b, F_EXIT) != 0;
 	t->start_time = blk_get(b, F_START);
 	t->start_boottime = blk_get(b, F_BOOT);
+	if (b->pos[F_NVCSW] >= 0 && b->pos[F_NIVCSW] >= 0 && b->pos[F_EXEC] >= 0)
+		t->activity = blk_get(b, F_NVCSW) + blk_get(b, F_NIVCSW) +
+			      blk_get(b, F_EXEC) + 1;	/* never 0 when known */
 	if (!pid_ok(t->pid) || !pid_ok(t->tgid))
 		bad = 1;
 	r = task_links(v, p, blk_get(b, F_PARENT),

@@ -49,6 +49,9 @@
 	X(TASK_GROUP_LEADER,	"task_struct", "group_leader") \
 	X(TASK_PID_LINKS,	"task_struct", "pid_links") \
 	X(TASK_THREAD_PID,	"task_struct", "thread_pid") \
+	X(TASK_NVCSW,		"task_struct", "nvcsw") \
+	X(TASK_NIVCSW,		"task_struct", "nivcsw") \
+	X(TASK_EXEC_START,	"task_struct", "se.exec_start") \
 	X(CRED_UID,		"cred", "uid") \
 	X(CRED_EUID,		"cred", "euid") \
 	X(CRED_GID,		"cred", "gid") \
