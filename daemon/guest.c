@@ -24,6 +24,9 @@
 #include "upcalld.h"
 #include "vmi.h"
 #include "xport.h"
+#ifdef HAVE_XEN
+#include "xen.h"
+#endif
 
 #define GUEST_PROFILES_MAX 64u
 #define GUEST_RETRY_NS (5ull * 1000000000ull)
@@ -144,22 +147,42 @@ static int guest_open_upcall(struct guest *g)
 	return rc;
 }
 
+/* The backend named in the config; only this function knows them all. */
+static int guest_open_hv(struct guest *g)
+{
+	int rc = -EOPNOTSUPP;
+
+	if (!strcmp(g->conf.backend, "qemu")) {
+		rc = qemu_hv_new(g->conf.name, g->conf.ram, g->conf.gdb, &g->hv);
+		if (rc)
+			guest_error(g, "attach (ram %s, gdb %s): %s", g->conf.ram,
+				    g->conf.gdb, strerror(-rc));
+		return rc;
+	}
+#ifdef HAVE_XEN
+	if (!strcmp(g->conf.backend, "xen")) {
+		unsigned int domid;
+
+		rc = xen_domid_by_name(g->conf.name, &domid);
+		if (!rc)
+			rc = xen_hv_new(domid, g->conf.name, NULL, &g->hv);
+		if (rc)
+			guest_error(g, "attach to Xen domain: %s", strerror(-rc));
+		return rc;
+	}
+#endif
+	guest_error(g, "backend %s is not available in this build", g->conf.backend);
+	return rc;
+}
+
 static int guest_attach(struct guest *g)
 {
 	int rc;
 
 	g->error[0] = '\0';
-	if (strcmp(g->conf.backend, "qemu")) {
-		guest_error(g, "backend %s is not available in this build",
-			    g->conf.backend);
-		return -EOPNOTSUPP;
-	}
-	rc = qemu_hv_new(g->conf.name, g->conf.ram, g->conf.gdb, &g->hv);
-	if (rc) {
-		guest_error(g, "attach (ram %s, gdb %s): %s", g->conf.ram,
-			    g->conf.gdb, strerror(-rc));
+	rc = guest_open_hv(g);
+	if (rc)
 		return rc;
-	}
 	rc = guest_open_vmi(g);
 	if (!rc)
 		rc = guest_open_upcall(g);

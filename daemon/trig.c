@@ -293,7 +293,8 @@ static void trig_scan(struct guest *g, const struct trig_match *m,
 				.event_type = event_type, .done = scan_rules_done };
 	int rc;
 
-	if (!m->nfinding || !g->hv)
+	/* a memory-only guest (no upcall channel) has no answer to check */
+	if (!m->nfinding || !g->hv || !g->up)
 		return;
 	if (trig_rule_scan_running(g)) {
 		g->st.scans_coalesced++;

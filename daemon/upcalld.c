@@ -254,7 +254,9 @@ static void upcalld_add_guests(struct upcalld *d, const char *const *extra, size
 		struct guest_conf gc;
 		struct guest *g;
 
-		if (upcalld_is_glob(name) || !cg || cg->backend != CONFIG_BACKEND_QEMU)
+		/* Xen domains named in the config (or with --guest) are watched;
+		 * following every domU through xenstore is not done yet. */
+		if (upcalld_is_glob(name) || !cg)
 			continue;
 		if (upcalld_guest_conf(cg, name, &gc)) {
 			upcalld_log(d, LOG_ERR, "guest %s: bad path template", name);
