@@ -81,7 +81,7 @@ GUEST_BINS := $(patsubst tests/lab/guest/%.c,$(B)/guest/%,$(GUEST_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 AGENT := $(if $(AGENT_SRCS),$(B)/upcalld-agent,)
 
-.PHONY: all deps check check-all check-unit check-lab demo demo-run bench fuzz install clean
+.PHONY: all deps check check-build check-all check-unit check-lab demo demo-run bench fuzz install clean
 .SECONDARY:
 
 all: $(PROGS) $(AGENT)
@@ -150,7 +150,12 @@ deps:
 # The two quick-start targets install what they need, then re-enter make so
 # that pkg-config sees the freshly installed libraries.
 check: deps
+	@$(MAKE) --no-print-directory -j2 check-build
 	@$(MAKE) --no-print-directory check-all
+
+# Build everything the tests need in parallel; the tests themselves run one
+# program at a time (lab guests and sanitizers are heavy on two cores).
+check-build: all $(UNIT_BINS) $(UNIT_ABINS) $(LAB_BINS) $(GUEST_BINS)
 
 check-all: all check-unit check-lab
 	@echo "check: unit and lab tests passed"
