@@ -292,19 +292,27 @@ static bool take_token(struct hub_rule *r, uint64_t now)
 	return true;
 }
 
-int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
-			     uint32_t burst, uint32_t per_min)
+/* The override entry of a rule, made if it has none; NULL when full. */
+static struct hub_limit *limit_get(struct alert_hub *h, const char *rule)
 {
 	struct hub_limit *l = (struct hub_limit *)limit_find(h, rule);
 
-	if (!rule || (per_min && !burst) || per_min > 1000000)
-		return -EINVAL;
-	if (!l) {
-		if (h->nlimits == LIMITS_MAX)
-			return -ENOSPC;
+	if (!l && h->nlimits < LIMITS_MAX) {
 		l = &h->limits[h->nlimits++];
 		alert_copy(l->rule, sizeof(l->rule), rule);
 	}
+	return l;
+}
+
+int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
+			     uint32_t burst, uint32_t per_min)
+{
+	struct hub_limit *l;
+
+	if (!rule || (per_min && !burst) || per_min > 1000000)
+		return -EINVAL;
+	if (!(l = limit_get(h, rule)))
+		return -ENOSPC;
 	l->has_rate = true;
 	l->burst = burst;
 	l->per_min = per_min;
@@ -320,16 +328,12 @@ int alert_hub_set_rule_limit(struct alert_hub *h, const char *rule,
 int alert_hub_set_rule_dedup(struct alert_hub *h, const char *rule,
 			     uint64_t window_us)
 {
-	struct hub_limit *l = (struct hub_limit *)limit_find(h, rule);
+	struct hub_limit *l;
 
 	if (!rule)
 		return -EINVAL;
-	if (!l) {
-		if (h->nlimits == LIMITS_MAX)
-			return -ENOSPC;
-		l = &h->limits[h->nlimits++];
-		alert_copy(l->rule, sizeof(l->rule), rule);
-	}
+	if (!(l = limit_get(h, rule)))
+		return -ENOSPC;
 	l->dedup_us = window_us;
 	return 0;
 }
