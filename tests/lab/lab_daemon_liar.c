@@ -104,23 +104,10 @@ static void need_setup(void)
 		      strerror(-setup_rc));
 }
 
-static char *gt(const char *cmd)
-{
-	char *out = NULL;
-	int rc = lab_run(&guest, cmd, &out, RUN_MS);
-
-	ck_assert_msg(rc == 0, "'%s' in the guest: status %d: %s", cmd, rc,
-		      out ? out : "");
-	return out;
-}
-
+/* The ground-truth shell of this program's guest (asserts success). */
 static int gt_int(const char *cmd)
 {
-	char *out = gt(cmd);
-	int v = atoi(out);
-
-	free(out);
-	return v;
+	return labd_gt_int(&guest, cmd, RUN_MS);
 }
 
 /* Wait until the daemon gets a live answer from the (new) agent. */

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "labsup_daemon.h"
 
+#include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -442,4 +443,23 @@ void labd_dump_log(const struct labd *d, int lines)
 			break;
 	fprintf(stderr, "labsup_daemon: last lines of %s:\n%s", d->log, p);
 	free(buf);
+}
+
+char *labd_gt(struct lab_guest *g, const char *cmd, int timeout_ms)
+{
+	char *out = NULL;
+	int rc = lab_run(g, cmd, &out, timeout_ms);
+
+	ck_assert_msg(rc == 0, "'%s' in the guest: status %d: %s", cmd, rc,
+		      out ? out : "");
+	return out;
+}
+
+int labd_gt_int(struct lab_guest *g, const char *cmd, int timeout_ms)
+{
+	char *out = labd_gt(g, cmd, timeout_ms);
+	int v = atoi(out);
+
+	free(out);
+	return v;
 }

@@ -111,4 +111,12 @@ long long labd_int(struct json_object *o, const char *path);
 /* The last lines of the daemon's log, on stderr (for failures). */
 void labd_dump_log(const struct labd *d, int lines);
 
+/*
+ * Run cmd in the guest through the ground-truth shell and fail the current
+ * Check test unless it exits 0. labd_gt returns its output (caller frees);
+ * labd_gt_int the output read as a number.
+ */
+char *labd_gt(struct lab_guest *g, const char *cmd, int timeout_ms);
+int labd_gt_int(struct lab_guest *g, const char *cmd, int timeout_ms);
+
 #endif
