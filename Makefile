@@ -193,7 +193,10 @@ install: all
 	if [ -n "$(AGENT)" ]; then install -m 0755 $(AGENT) $(DESTDIR)$(LIBEXECDIR)/; fi
 	if [ -f etc/upcalld.yaml ]; then \
 	    install -m 0640 etc/upcalld.yaml $(DESTDIR)$(SYSCONFDIR)/upcalld/; fi
-	for u in etc/*.service; do [ -f "$$u" ] && install -m 0644 $$u $(DESTDIR)$(UNITDIR)/; done; true
+	install -m 0644 etc/upcalld.service $(DESTDIR)$(UNITDIR)/
+	# the agent and its unit are for guests: shipped, not installed here
+	install -d $(DESTDIR)$(PREFIX)/share/upcalld/guest
+	install -m 0644 etc/upcalld-agent.service $(DESTDIR)$(PREFIX)/share/upcalld/guest/
 	for r in rules/*.yaml; do [ -f "$$r" ] && install -m 0644 $$r \
 	    $(DESTDIR)$(PREFIX)/share/upcalld/rules/; done; true
 
