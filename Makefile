@@ -81,7 +81,7 @@ GUEST_BINS := $(patsubst tests/lab/guest/%.c,$(B)/guest/%,$(GUEST_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 AGENT := $(if $(AGENT_SRCS),$(B)/upcalld-agent,)
 
-.PHONY: all deps check check-build check-all check-unit check-lab demo demo-run bench fuzz install clean
+.PHONY: all deps check check-build check-all check-unit check-lab check-xen demo demo-run bench fuzz install clean
 .SECONDARY:
 
 all: $(PROGS) $(AGENT)
@@ -165,6 +165,11 @@ check-unit: $(UNIT_BINS) $(UNIT_ABINS)
 
 check-lab: all $(LAB_BINS) $(GUEST_BINS)
 	@tests/lab/run-lab.sh $(LAB_BINS)
+
+# The Xen lab's smoke test (Xen + dom0 + a PVH domU under QEMU TCG, a few
+# minutes): not part of check.
+check-xen: all $(GUEST_BINS)
+	@tests/lab/xenlab.sh smoke
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run

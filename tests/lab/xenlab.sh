@@ -8,7 +8,7 @@
 #   xenlab.sh start NAME [--mem 1024M] [--agent]   boot Xen + dom0; KEY=VALUE
 #   xenlab.sh run NAME CMD...     run CMD in dom0 (exit status is CMD's)
 #   xenlab.sh stop NAME | list
-#   xenlab.sh smoke [NAME]        boot, run xen-dom0-smoke.sh in dom0, stop
+#   xenlab.sh smoke [NAME [BP]]   boot, run xen-dom0-smoke.sh [BP] in dom0, stop
 #
 # dom0 I/O: Xen owns com1 (QEMU's first serial, logged to console.log: Xen's
 # and the kernels' messages). dom0 drives the second 16550 (ttyS1) itself:
@@ -144,7 +144,10 @@ domu_image() {	# $1 abi dir, $2 out, $3 key file
 	install -m 0755 "$HERE/xen-domu-gt.sh" "$st/lab/scenario.sh"
 	[ -x "$BUILD/upcalld-agent" ] && install -m 0755 "$BUILD/upcalld-agent" "$st/sbin/"
 	for f in "$BUILD"/guest/*; do [ -f "$f" ] && install -m 0755 "$f" "$st/usr/bin/"; done
-	{ cat "$base"; (cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1); } >"$out"
+	# One gzip stream: libxc gunzips a domU's ramdisk itself and keeps only
+	# the first gzip member, so a second member (scenario, gtps) was lost.
+	{ zcat "$base"; (cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet); } |
+		gzip -1 >"$out"
 	rm -rf "$st"
 }
 
@@ -332,11 +335,12 @@ cmd_run() {
 
 # The whole smoke test: boot, run xen-dom0-smoke.sh in dom0, stop.
 cmd_smoke() {
-	local name=${1:-smoke} out rc t0
+	local name=${1:-smoke} bp=${2:-} out rc t0
+	[[ $bp =~ ^[A-Za-z0-9_]*$ ]] || die "smoke: bad symbol '$bp'"
 	t0=$(now_ms)
 	out=$(cmd_start "$name") || die "smoke: the lab did not boot"
 	printf '%s\n' "$out" | grep BOOT_MS
-	UPCALLD_LAB_RUN_TIMEOUT=600 cmd_run "$name" "sh /xen/smoke.sh"; rc=$?
+	UPCALLD_LAB_RUN_TIMEOUT=600 cmd_run "$name" "sh /xen/smoke.sh $bp"; rc=$?
 	cmd_stop "$name"
 	echo "xenlab: smoke $([ $rc = 0 ] && echo passed || echo FAILED) in $(( ($(now_ms) - t0) / 1000 )) s"
 	return $rc

@@ -7,9 +7,10 @@
  * the harness to compare with the guest's own view.
  *
  *   xenlab_probe --domain NAME|ID --profile P [--cr3 N] [--bp SYMBOL]
- *                [--timeout-ms MS] [--hold-bp]
+ *                [--timeout-ms MS] [--hold-bp] [--hold-pause]
  *
- * --hold-bp leaves the breakpoint set and sleeps (for kill tests).
+ * --hold-bp leaves the breakpoint set and sleeps, --hold-pause pauses the
+ * guest and sleeps (kill tests: the next attach must undo either).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,7 +29,7 @@
 struct opts {
 	const char *domain, *profile, *bp;
 	int cr3, timeout_ms;
-	bool hold;
+	bool hold, hold_pause;
 };
 
 static double now_ms(void)
@@ -165,6 +166,11 @@ static int run(const struct opts *o)
 	if (err)
 		goto out;
 	hv_pause(hv);
+	if (o->hold_pause) {
+		printf("HOLDING paused\n");
+		fflush(stdout);
+		pause();
+	}
 	err = vmi_new(hv, prof, &v, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "xenlab_probe: vmi: %s\n", msg[0] ? msg : strerror(-err));
@@ -201,6 +207,7 @@ int main(int argc, char **argv)
 		{ "bp", required_argument, NULL, 'b' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "hold-bp", no_argument, NULL, 'H' },
+		{ "hold-pause", no_argument, NULL, 'P' },
 		{ 0 },
 	};
 	struct opts o = { .timeout_ms = 10000 };
@@ -215,12 +222,14 @@ int main(int argc, char **argv)
 		case 'b': o.bp = optarg; break;
 		case 't': o.timeout_ms = atoi(optarg); break;
 		case 'H': o.hold = true; break;
+		case 'P': o.hold_pause = true; break;
 		default: return 2;
 		}
 	}
 	if (!o.domain || !o.profile) {
 		fprintf(stderr, "usage: xenlab_probe --domain NAME|ID --profile P "
-			"[--cr3 N] [--bp SYMBOL] [--timeout-ms MS] [--hold-bp]\n");
+			"[--cr3 N] [--bp SYMBOL] [--timeout-ms MS] [--hold-bp] "
+			"[--hold-pause]\n");
 		return 2;
 	}
 	return run(&o) ? 1 : 0;
