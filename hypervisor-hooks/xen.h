@@ -15,11 +15,16 @@
  * guest: no HV_CAP_BP_INVISIBLE). One placed on the ftrace 5-byte NOP
  * (0f 1f 44 00 00, checked first) resumes by rip += 5 on Intel and AMD;
  * elsewhere it needs single-step, which Xen offers on Intel only
- * (set_bp then returns -EOPNOTSUPP on AMD). hv_free() removes every int3,
+ * (set_bp then returns -EOPNOTSUPP on AMD). Needs a CPU that raises the
+ * #BP intercept for int3: QEMU TCG's nested SVM (the Xen lab) does not (it
+ * checks only the INTn intercept), so there the guest takes our int3 as
+ * its own #BP and oopses; no vm_event request ever arrives.
+ * hv_free() removes every int3,
  * answers every request still in the ring and turns the monitor off.
- * A daemon killed outright cannot: the int3 addresses are also kept in a
- * state file (XEN_STATE_DIR/dom<id>.bps) that the next attach to that
- * domain reads to restore the original bytes, and that attach takes the
+ * A daemon killed outright cannot: the int3 addresses, and a pause we
+ * hold, are also kept in a state file (XEN_STATE_DIR/xen-dom<id>.bps) that
+ * the next attach to that domain reads to restore the original bytes and
+ * undo the pause (both seen working in the Xen lab), and that attach takes the
  * monitor over (a killed holder leaves it enabled, vCPUs possibly paused).
  */
 #ifndef UPCALLD_XEN_H

@@ -203,10 +203,14 @@ static bool bp_request(struct xen_hv *x, const vm_event_request_t *rq,
 		return true;
 	}
 	case XEN_BP_REINJECT:
+		syslog(LOG_NOTICE, "xen: %s: int3 at %#" PRIx64 " is not ours: "
+		       "handed back to the guest", x->base.name, q->regs.rip);
 		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, X86_TRAP_INT3,
 				   X86_EVENTTYPE_SW_EXCEPTION, ~0u, q->insn_len, 0);
 		return false;
 	case XEN_BP_RETRY:
+		syslog(LOG_DEBUG, "xen: %s: stale breakpoint event at %#" PRIx64,
+		       x->base.name, q->regs.rip);
 		return false;
 	}
 	return false;
