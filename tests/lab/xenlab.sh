@@ -50,6 +50,9 @@ die() { echo "xenlab: error: $*" >&2; exit 1; }
 say() { [ "$QUIET" = 1 ] || echo "xenlab: $*" >&2; }
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 randhex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+GT_WHO=xenlab
+# shellcheck source=tests/lab/gt.sh
+. "$HERE/gt.sh"
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; }
 
 # --- cache ---------------------------------------------------------------------
@@ -226,35 +229,6 @@ stop_dir() {
 	return 0
 }
 
-# tests/lab/lab.sh's gt_exec, same framing.
-gt_exec() {
-	local sock=$1 cmd=$2 tmo=$3 quiet=${4:-0} tok line prev='' have=0 began=0 left st=''
-	tok=$(randhex 16)
-	coproc GT { exec socat -t 1 - "UNIX-CONNECT:$sock" 2>/dev/null 8>&- 9>&-; }
-	local gin=${GT[0]:-} gout=${GT[1]:-} gpid=${GT_PID:-} deadline=$(( $(now_ms) + tmo ))
-	[ -n "$gout" ] &&
-		printf '%s %s\n' "$tok" "$(printf '%s' "$cmd" | base64 -w0)" 2>/dev/null 1>&"$gout"
-	while [ -n "$gin" ] && left=$((deadline - ${EPOCHREALTIME/[.,]/} / 1000)) &&
-		[ "$left" -gt 0 ]; do
-		IFS= read -r -t "$((left / 1000)).$(printf %03d $((left % 1000)))" line <&"$gin" || break
-		line=${line%$'\r'}
-		if [ "$began" = 0 ]; then
-			[[ $line == *"$tok:B" ]] && began=1
-			continue
-		fi
-		if [[ $line == "$tok:E:"* ]]; then
-			st=${line#"$tok:E:"}
-			[ "$have" = 1 ] && printf '%s' "$prev"
-			break
-		fi
-		[ "$have" = 1 ] && printf '%s\n' "$prev"
-		prev=$line; have=1
-	done
-	[ -n "$gpid" ] && { kill "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null; }
-	if [[ $st =~ ^[0-9]+$ ]]; then return "$st"; fi
-	[ "$quiet" = 1 ] || echo "xenlab: no answer from dom0's shell on $sock within ${tmo} ms" >&2
-	return 255
-}
 
 cmd_start() {
 	# An AMD model: Xen then drives the SVM it sees. With Haswell-noTSX,+svm
