@@ -165,60 +165,6 @@ static void need_guests(void)
 
 /* ---- ground truth ---- */
 
-struct gtproc {
-	int pid, ppid;
-	unsigned int uid;
-	unsigned long long start;	/* clock ticks */
-	char comm[WIRE_COMM_LEN];
-};
-
-/*
- * No forks in the loop (busybox sh builtins only), so it cannot disturb.
- * Per process "P uid <stat line>" and "C <task->comm>": the first line of
- * /proc/PID/sched names the task as memory does, where stat decorates
- * kernel threads ("kworker/0:1-events").
- */
-#define GT_PS "for d in /proc/[0-9]*; do s=; u=; c=; " \
-	"read -r s < $d/stat 2>/dev/null || continue; " \
-	"read -r c < $d/sched 2>/dev/null; " \
-	"while read -r k v r; do [ \"$k\" = Uid: ] && { u=$v; break; }; " \
-	"done < $d/status 2>/dev/null; [ -n \"$u\" ] && echo \"P $u $s\" && " \
-	"echo \"C ${c% (*}\"; done"
-
-static size_t parse_gt(char *text, struct gtproc *v, size_t cap)
-{
-	size_t n = 0;
-
-	for (char *line = strtok(text, "\n"); line && n < cap;
-	     line = strtok(NULL, "\n")) {
-		char *open = strchr(line, '('), *close = strrchr(line, ')');
-		struct gtproc *p = &v[n];
-
-		if (!strncmp(line, "C ", 2) && n > 0) {
-			snprintf(v[n - 1].comm, sizeof(v[n - 1].comm), "%.15s",
-				 line + 2);
-			continue;
-		}
-		if (!open || !close ||
-		    sscanf(line, "P %u %d", &p->uid, &p->pid) != 2)
-			continue;
-		memset(p->comm, 0, sizeof(p->comm));
-		if (sscanf(close + 1, " %*c %d %*s %*s %*s %*s %*s %*s %*s "
-			   "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
-			   &p->ppid, &p->start) == 2)
-			n++;
-	}
-	return n;
-}
-
-static const struct gtproc *gt_find(const struct gtproc *v, size_t n, int pid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].pid == pid)
-			return &v[i];
-	return NULL;
-}
-
 static const struct wire_proc *ans_find(const struct upcall_result *r, int pid)
 {
 	for (size_t i = 0; i < r->nprocs; i++)
@@ -227,13 +173,12 @@ static const struct wire_proc *ans_find(const struct upcall_result *r, int pid)
 	return NULL;
 }
 
-static size_t snapshot(struct lg *x, struct gtproc *v, size_t cap)
+static size_t snapshot(struct lg *x, struct lab_proc *v, size_t cap)
 {
-	char *out = gt(x, GT_PS);
-	size_t n = parse_gt(out, v, cap);
+	int n = lab_ps(&x->g, v, cap, RUN_MS);
 
-	free(out);
-	return n;
+	ck_assert_msg(n >= 0, "ground-truth ps failed: %s", strerror(-n));
+	return (size_t)n;
 }
 
 /* ---- tests ---- */
@@ -302,7 +247,7 @@ END_TEST
 
 START_TEST(test_process_answer_matches_ground_truth)
 {
-	static struct gtproc g1[4096], g2[4096];
+	static struct lab_proc g1[4096], g2[4096];
 	size_t n1, n2, stable = 0;
 	struct upcall_result *r;
 	struct upcall *u;
@@ -314,7 +259,7 @@ START_TEST(test_process_answer_matches_ground_truth)
 	n2 = snapshot(&ga, g2, 4096);
 	ck_assert_int_eq(r->reason, UPCALL_OK);
 	for (size_t i = 0; i < n1; i++) {	/* alive all along: reported */
-		const struct gtproc *a = &g1[i], *b = gt_find(g2, n2, a->pid);
+		const struct lab_proc *a = &g1[i], *b = lab_ps_find(g2, n2, a->pid);
 		const struct wire_proc *p = ans_find(r, a->pid);
 
 		if (!b || b->start != a->start || strcmp(a->comm, b->comm) ||
@@ -330,8 +275,8 @@ START_TEST(test_process_answer_matches_ground_truth)
 		ck_assert_int_eq(p->tgid, p->pid);
 	}
 	for (size_t i = 0; i < r->nprocs; i++)	/* no phantoms */
-		ck_assert_msg(gt_find(g1, n1, r->procs[i].pid) ||
-			      gt_find(g2, n2, r->procs[i].pid),
+		ck_assert_msg(lab_ps_find(g1, n1, r->procs[i].pid) ||
+			      lab_ps_find(g2, n2, r->procs[i].pid),
 			      "pid %d (%s) is in no ground-truth snapshot",
 			      r->procs[i].pid, r->procs[i].comm);
 	fprintf(stderr, "lab_upcall: %zu processes answered, %zu stable ones "

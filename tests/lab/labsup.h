@@ -50,4 +50,20 @@ int lab_stop(struct lab_guest *g);
  */
 int lab_run(struct lab_guest *g, const char *cmd, char **out, int timeout_ms);
 
+/* One process of the guest's /proc (lab_ps). */
+struct lab_proc {
+	int pid, ppid;
+	unsigned int uid;
+	unsigned long long start;	/* clock ticks since boot */
+	char comm[16];			/* task->comm, as memory holds it */
+};
+
+/*
+ * The guest's processes from its /proc through the ground-truth shell (a
+ * loop of shell builtins: it forks nothing, so it disturbs nothing).
+ * Returns how many were stored in v (at most cap), or -errno.
+ */
+int lab_ps(struct lab_guest *g, struct lab_proc *v, size_t cap, int timeout_ms);
+const struct lab_proc *lab_ps_find(const struct lab_proc *v, size_t n, int pid);
+
 #endif
