@@ -97,21 +97,6 @@ static int scan_add_answer(struct snap *ans, const struct upcall_result *r)
 	return rc;
 }
 
-static int scan_pid_cmp(const void *a, const void *b)
-{
-	const struct xcheck_proc *x = a, *y = b;
-
-	return (x->pid > y->pid) - (x->pid < y->pid);
-}
-
-static const struct xcheck_proc *scan_bsearch(const struct xcheck_proc *v, size_t n,
-					      int32_t pid)
-{
-	struct xcheck_proc key = { .pid = pid };
-
-	return v ? bsearch(&key, v, n, sizeof(*v), scan_pid_cmp) : NULL;
-}
-
 /*
  * Open files carry no start time: an fd opened after m1 and closed before
  * m2 would look like a phantom, one closed and reopened around the agent's
@@ -121,36 +106,22 @@ static const struct xcheck_proc *scan_bsearch(const struct xcheck_proc *v, size_
  * that memory contradicts is a lie, not a race. The agent, which runs to
  * answer, is never judged on its own fds. Pids the answer does not admit
  * to are left to the process check. Returns how many pids went into *out.
+ * The snaps are sorted (snap_sort) by then.
  */
 static size_t scan_quiet_pids(struct scan *s, int32_t *out)
 {
 	bool need_ans = (s->req.what & SNAP_PROCS) && !(s->failed & SNAP_PROCS);
-	struct xcheck_proc *m2 = NULL, *ans = NULL;
 	size_t i, n = 0;
 
-	m2 = malloc(s->m2.nprocs * sizeof(*m2) + 1);
-	if (need_ans)
-		ans = malloc(s->ans.nprocs * sizeof(*ans) + 1);
-	if (!m2 || (need_ans && !ans))
-		goto out;
-	memcpy(m2, s->m2.procs, s->m2.nprocs * sizeof(*m2));
-	qsort(m2, s->m2.nprocs, sizeof(*m2), scan_pid_cmp);
-	if (ans) {
-		memcpy(ans, s->ans.procs, s->ans.nprocs * sizeof(*ans));
-		qsort(ans, s->ans.nprocs, sizeof(*ans), scan_pid_cmp);
-	}
 	for (i = 0; i < s->m1.nprocs; i++) {
 		const struct xcheck_proc *a = &s->m1.procs[i];
-		const struct xcheck_proc *b = scan_bsearch(m2, s->m2.nprocs, a->pid);
+		const struct xcheck_proc *b = snap_find_proc(&s->m2, a->pid);
 
 		if (!b || a->activity != b->activity ||
-		    (need_ans && !scan_bsearch(ans, s->ans.nprocs, a->pid)))
+		    (need_ans && !snap_find_proc(&s->ans, a->pid)))
 			continue;
 		out[n++] = a->pid;
 	}
-out:
-	free(m2);
-	free(ans);
 	return n;
 }
 
@@ -212,9 +183,14 @@ static void scan_finish(struct scan *s)
 			s->error = rc;
 			guest_error(g, "second memory snapshot failed: %s", strerror(-rc));
 		} else {
-			scan_xcheck(s);
+			snap_sort(&s->m2);
+			snap_sort(&s->ans);
 		}
 	}
+	/* sorted before anything looks things up in them (views list by pid) */
+	snap_sort(&s->m1);
+	if (!s->cancelled && !s->req.memory_only && !s->error)
+		scan_xcheck(s);
 	s->req.done(s->req.arg, s);
 	scan_unlink_free(s);
 }
@@ -337,24 +313,11 @@ static unsigned int scan_rule_obj(enum xcheck_object o)
 	return 0;
 }
 
-static const struct xcheck_proc *scan_find_proc(const struct snap *sn, int32_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < sn->nprocs; i++)
-		if (sn->procs[i].pid == pid)
-			return &sn->procs[i];
-	return NULL;
-}
-
 static const char *scan_find_path(const struct snap *sn, int32_t pid, int32_t fd)
 {
-	size_t i;
+	const struct xcheck_file *f = snap_find_file(sn, pid, fd);
 
-	for (i = 0; i < sn->nfiles; i++)
-		if (sn->files[i].pid == pid && sn->files[i].fd == fd)
-			return sn->files[i].path;
-	return NULL;
+	return f ? f->path : NULL;
 }
 
 /* Field values of one finding: memory's facts first, the answer's if none. */
@@ -367,9 +330,9 @@ static void scan_finding_env(struct scan *s, const struct xcheck_finding *f,
 	e->xobject = xcheck_object_str(f->object);
 	e->xreason = f->detail;
 	if (f->pid >= 0) {
-		p = scan_find_proc(&s->m1, f->pid);
+		p = snap_find_proc(&s->m1, f->pid);
 		if (!p)
-			p = scan_find_proc(&s->ans, f->pid);
+			p = snap_find_proc(&s->ans, f->pid);
 	}
 	if (p || (f->object == XCHECK_PROCESS && f->pid >= 0)) {
 		e->has_proc = true;

@@ -208,3 +208,44 @@ int snap_take(struct vmi *v, unsigned int what, struct snap *s)
 		rc = snap_take_modules(v, s);
 	return rc;
 }
+
+static int snap_proc_cmp(const void *a, const void *b)
+{
+	const struct xcheck_proc *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int snap_file_cmp(const void *a, const void *b)
+{
+	const struct xcheck_file *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return (x->pid > y->pid) - (x->pid < y->pid);
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+void snap_sort(struct snap *s)
+{
+	if (s->nprocs)
+		qsort(s->procs, s->nprocs, sizeof(*s->procs), snap_proc_cmp);
+	if (s->nfiles)
+		qsort(s->files, s->nfiles, sizeof(*s->files), snap_file_cmp);
+}
+
+const struct xcheck_proc *snap_find_proc(const struct snap *s, int32_t pid)
+{
+	struct xcheck_proc key = { .pid = pid };
+
+	return s->nprocs ? bsearch(&key, s->procs, s->nprocs, sizeof(key),
+				   snap_proc_cmp) : NULL;
+}
+
+const struct xcheck_file *snap_find_file(const struct snap *s, int32_t pid,
+					 int32_t fd)
+{
+	struct xcheck_file key = { .pid = pid, .fd = fd };
+
+	return s->nfiles ? bsearch(&key, s->files, s->nfiles, sizeof(key),
+				   snap_file_cmp) : NULL;
+}

@@ -59,4 +59,16 @@ int snap_add_file(struct snap *s, int32_t pid, int32_t fd, const char *path,
 /* Record that the files of pid are covered (answered) by this snap. */
 int snap_cover_pid(struct snap *s, int32_t pid);
 
+/*
+ * Sort processes by pid and files by (pid, fd), once, so that lookups are
+ * binary searches: a guest that makes thousands of findings out of
+ * hundreds of thousands of records must not make the daemon scan them
+ * linearly for each finding.
+ */
+void snap_sort(struct snap *s);
+/* Lookups in a sorted snap; NULL if absent. */
+const struct xcheck_proc *snap_find_proc(const struct snap *s, int32_t pid);
+const struct xcheck_file *snap_find_file(const struct snap *s, int32_t pid,
+					 int32_t fd);
+
 #endif

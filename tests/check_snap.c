@@ -93,6 +93,34 @@ START_TEST(test_covered_pids_are_recorded)
 }
 END_TEST
 
+START_TEST(test_sorted_snap_finds_every_process_and_file_and_nothing_else)
+{
+	struct snap s;
+	struct xcheck_proc p = { 0 };
+	int32_t i;
+
+	snap_init(&s);
+	for (i = 1000; i > 0; i--) {	/* arrives in reverse, as walks may */
+		p.pid = i * 3;
+		ck_assert_int_eq(snap_add_proc(&s, &p), 0);
+		ck_assert_int_eq(snap_add_file(&s, i * 3, i % 7, "/x", 2), 0);
+	}
+	snap_sort(&s);
+	for (i = 1; i <= 1000; i++) {
+		ck_assert_ptr_nonnull(snap_find_proc(&s, i * 3));
+		ck_assert_ptr_null(snap_find_proc(&s, i * 3 + 1));
+		ck_assert_ptr_nonnull(snap_find_file(&s, i * 3, i % 7));
+		ck_assert_ptr_null(snap_find_file(&s, i * 3, i % 7 + 1));
+	}
+	ck_assert_int_eq(s.procs[0].pid, 3);
+	snap_release(&s);
+	snap_init(&s);
+	ck_assert_ptr_null(snap_find_proc(&s, 1));	/* empty snap */
+	ck_assert_ptr_null(snap_find_file(&s, 1, 0));
+	snap_release(&s);
+}
+END_TEST
+
 static Suite *snap_suite(void)
 {
 	Suite *s = suite_create("snap");
@@ -104,6 +132,7 @@ static Suite *snap_suite(void)
 	tcase_add_test(tc, test_file_path_length_is_honoured_not_the_nul);
 	tcase_add_test(tc, test_a_million_and_one_objects_are_refused_with_e2big);
 	tcase_add_test(tc, test_covered_pids_are_recorded);
+	tcase_add_test(tc, test_sorted_snap_finds_every_process_and_file_and_nothing_else);
 	suite_add_tcase(s, tc);
 	return s;
 }
