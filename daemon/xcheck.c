@@ -67,20 +67,6 @@ static void xcheck_proc_finding(struct xcheck_result *r, enum xcheck_kind k,
 	snprintf(f->detail, sizeof(f->detail), "%s", detail);
 }
 
-/*
- * /proc shows a workqueue worker as "kworker/0:1-events" (the kernel adds
- * the workqueue it serves); its task comm is "kworker/0:1". Same task.
- */
-static bool xcheck_comm_eq(const char *mem, const char *ans)
-{
-	size_t n = strnlen(mem, XCHECK_COMM_LEN);
-
-	if (!strncmp(mem, ans, XCHECK_COMM_LEN))
-		return true;
-	return n < XCHECK_COMM_LEN - 1 && !strncmp(mem, "kworker/", 8) &&
-	       !strncmp(mem, ans, n) && ans[n] == '-';
-}
-
 /* m1 and m2 agree on an attribute and the answer differs: a lie. */
 static void xcheck_proc_attrs(struct xcheck_proc_ctx *c,
 			      const struct xcheck_proc *a,
@@ -89,8 +75,10 @@ static void xcheck_proc_attrs(struct xcheck_proc_ctx *c,
 {
 	char d[XCHECK_DETAIL_LEN];
 
+	/* The agent reports task->comm as memory holds it (not /proc/PID/stat's
+	 * decorated kworker names): any difference is a difference. */
 	if (!strncmp(a->comm, b->comm, XCHECK_COMM_LEN) &&
-	    !xcheck_comm_eq(a->comm, g->comm)) {
+	    strncmp(a->comm, g->comm, XCHECK_COMM_LEN)) {
 		snprintf(d, sizeof(d), "memory comm \"%.15s\", guest says \"%.15s\"",
 			 a->comm, g->comm);
 		xcheck_proc_finding(c->r, XCHECK_MISMATCH, a, "comm", d);
