@@ -150,8 +150,22 @@ static void ctlcmd_validate(struct upcalld *d, struct ctl *c, uint64_t client,
 	char line[512];
 	int rc;
 
-	for (i = 0; v && i < n; i++)
-		v[i] = json_object_get_string(json_object_array_get_idx(paths, i));
+	for (i = 0; v && i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(paths, i);
+
+		if (!json_object_is_type(p, json_type_string)) {
+			free(v);
+			json_object_put(errs);
+			ctl_reply_error(c, client, "paths must be a list of strings");
+			return;
+		}
+		v[i] = json_object_get_string(p);
+	}
+	if (!v) {
+		json_object_put(errs);
+		ctl_reply_error(c, client, "out of memory");
+		return;
+	}
 	rule_errors_init(&e);
 	rc = n ? rule_set_load_dir(v, n, &set, &e)
 	       : rule_set_load_dir(d->cfg->rule_paths, d->cfg->nrule_paths, &set, &e);
