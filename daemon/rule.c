@@ -369,10 +369,11 @@ _Static_assert(RULE_F__COUNT <= 32, "field bits must fit the cache masks");
 static int cache_get(void *ctx, enum rule_field f, struct rule_value *out)
 {
 	struct fcache *c = ctx;
-	uint32_t bit = 1u << f;
+	uint32_t bit;
 
 	if ((unsigned)f >= RULE_F__COUNT)
-		return -ENOENT;
+		return -ENOENT;	/* before the shift: 1u << 32+ is undefined */
+	bit = 1u << f;
 	if (c->have & bit) {
 		*out = c->v[f];
 		return 0;
