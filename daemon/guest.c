@@ -277,8 +277,9 @@ int guest_set_rules(struct guest *g, const struct rule_set *rules)
 
 int guest_hv_fd(const struct guest *g)
 {
-	return g->hv && g->nbps + (g->cr3_trig || g->newas_trig) ? hv_event_fd(g->hv)
-								  : -1;
+	bool wants_events = g->nbps || g->cr3_trig || g->newas_trig;
+
+	return g->hv && wants_events ? hv_event_fd(g->hv) : -1;
 }
 
 void guest_tick(struct guest *g, uint64_t now_ns)

@@ -239,6 +239,16 @@ static int upcalld_guest_conf(const struct config_guest *cg, const char *name,
 	return rc < 0 ? rc : 0;
 }
 
+static bool upcalld_has_guest(const struct upcalld *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nguests; i++)
+		if (!strcmp(d->guests[i]->conf.name, name))
+			return true;
+	return false;
+}
+
 /*
  * qemu guests are named in the config (no discovery: a QEMU process does
  * not announce itself). Xen guests are found through xenstore.
@@ -256,7 +266,9 @@ static void upcalld_add_guests(struct upcalld *d, const char *const *extra, size
 
 		/* Xen domains named in the config (or with --guest) are watched;
 		 * following every domU through xenstore is not done yet. */
-		if (upcalld_is_glob(name) || !cg)
+		/* one guest, one attach: a name in the config and on the
+		 * command line must not fight over the same gdb socket */
+		if (upcalld_is_glob(name) || !cg || upcalld_has_guest(d, name))
 			continue;
 		if (upcalld_guest_conf(cg, name, &gc)) {
 			upcalld_log(d, LOG_ERR, "guest %s: bad path template", name);
@@ -291,11 +303,14 @@ static void upcalld_fill(struct upcalld *d, struct upcalld_pfd *p)
 	p->hub0 = p->n;
 	p->nhub = alert_hub_pollfds(d->hub, p->v + p->n, 64);
 	p->n += p->nhub;
-	for (i = 0; i < d->nguests && p->n + 2 <= POLL_MAX; i++) {
+	for (i = 0; i < d->nguests; i++) {
 		struct guest *g = d->guests[i];
 		int fd = guest_hv_fd(g);
 
+		/* every guest gets its indices: dispatch reads all nguests */
 		p->hv_idx[i] = p->up_idx[i] = -1;
+		if (p->n + 2 > POLL_MAX)
+			continue;
 		if (fd >= 0) {
 			p->hv_idx[i] = (int)p->n;
 			p->v[p->n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
