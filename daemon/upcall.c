@@ -415,11 +415,15 @@ static void on_frame(struct upcall *u, const struct wire_rx_event *ev,
 	p = owner(u, h);
 	if (!p)
 		return;
-	if (!p->res && !(p->res = upcall_result_new(p->id, p->query))) {
-		fail(u, p, now, UPCALL_E_NOMEM, "no memory for the answer");
-		return;
+	if (!p->res) {
+		p->res = upcall_result_new(p->id, p->query);
+		if (!p->res) {
+			fail(u, p, now, UPCALL_E_NOMEM, "no memory for the "
+			     "answer");
+			return;
+		}
+		p->res->pid = p->pid;
 	}
-	p->res->pid = p->pid;
 	if (!frame_fits(u, p, h, now))
 		return;
 	p->res->frames++;
