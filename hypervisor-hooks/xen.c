@@ -248,12 +248,16 @@ static void state_recover(struct xen_hv *x)
 	FILE *f = fopen(x->state_path, "r");
 	uint64_t gpa;
 	unsigned int orig, n = 0;
+	int matched = 0;
 	uint8_t b;
 
 	if (!f)
 		return;
-	/* Xen's pause count outlives the process that paused */
-	if (fscanf(f, " paused") == 0 && !ferror(f) && ftell(f) > 0) {
+	/*
+	 * Xen's pause count outlives the process that paused. %n is set only
+	 * when the whole word matched (a literal-only fscanf returns 0 either way).
+	 */
+	if (fscanf(f, " paused%n", &matched) != EOF && matched > 0) {
 		if (!xc_domain_unpause(x->xch, x->domid))
 			syslog(LOG_NOTICE, "xen: %s: undid a pause left by a killed holder",
 			       x->base.name);
