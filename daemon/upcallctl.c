@@ -15,6 +15,7 @@
  * --diff does both and prints only the disagreement (the cross-check).
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,30 @@ static const struct col sink_cols[] = {
 	{ "dropped", "DROPPED", 8 }, { "errors", "ERRORS", 7 },
 	{ NULL, NULL, 0 } };
 
+/*
+ * Guest names, paths and details are the guest's text: control bytes
+ * (C0, DEL, and C1 as UTF-8 encodes them) would reach the operator's
+ * terminal as escape sequences. Show them as \xNN instead.
+ */
+static const char *term_safe(const char *s, char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	for (; *p && o + 5 < len; p++) {
+		bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+
+		if (*p < 0x20 || *p == 0x7f || c1) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c1 ? p[1] : *p);
+			p += c1;
+		} else {
+			buf[o++] = (char)*p;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static void print_table(struct json_object *arr, const struct col *cols)
 {
 	size_t i, n = json_object_array_length(arr);
@@ -67,7 +92,9 @@ static void print_table(struct json_object *arr, const struct col *cols)
 		for (c = cols; c->key; c++) {
 			const char *s = json_object_object_get_ex(row, c->key, &v) && v
 					? json_object_get_string(v) : "-";
-			printf("%*s ", c->width, s);
+			char safe[4096];
+
+			printf("%*s ", c->width, term_safe(s, safe, sizeof(safe)));
 		}
 		putchar('\n');
 	}
@@ -112,13 +139,15 @@ static void print_reply(const char *cmd, struct json_object *r)
 		print_section(r, "guests", guest_cols);
 		return;
 	}
+	char safe[4096];
+
 	if (json_object_object_get_ex(r, "message", &v))
-		printf("%s\n", json_object_get_string(v));
+		printf("%s\n", term_safe(json_object_get_string(v), safe, sizeof(safe)));
 	if (json_object_object_get_ex(r, "errors", &v) &&
 	    json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++)
-			printf("%s\n", json_object_get_string(
-					       json_object_array_get_idx(v, i)));
+			printf("%s\n", term_safe(json_object_get_string(
+					json_object_array_get_idx(v, i)), safe, sizeof(safe)));
 	}
 	print_section(r, "processes", ps_cols);
 	print_section(r, "modules", mod_cols);
@@ -234,7 +263,12 @@ int main(int argc, char **argv)
 		struct json_object *e;
 
 		if (json_object_object_get_ex(reply, "error", &e))
-			fprintf(stderr, "upcallctl: %s\n", json_object_get_string(e));
+		{
+			char safe[4096];
+
+			fprintf(stderr, "upcallctl: %s\n",
+				term_safe(json_object_get_string(e), safe, sizeof(safe)));
+		}
 		print_reply(argv[0], reply);
 	}
 	json_object_put(reply);
