@@ -288,18 +288,20 @@ static int on_start(struct builder *b, const yaml_event_t *ev, int type)
 static int on_end(struct builder *b)
 {
 	struct frame *f = &b->stack[--b->depth];
+	int rc = 0;
 
 	f->node->n = (uint32_t)f->n;
 	if (f->n) {
 		f->node->kids = rule_arena_alloc(&b->d->arena,
 						 f->n * sizeof(*f->kids));
-		if (!f->node->kids)
-			return -ENOMEM;
-		memcpy(f->node->kids, f->kids, f->n * sizeof(*f->kids));
+		if (f->node->kids)
+			memcpy(f->node->kids, f->kids, f->n * sizeof(*f->kids));
+		else
+			rc = -ENOMEM;	/* popped: the caller's cleanup won't see f */
 	}
 	free(f->kids);
 	f->kids = NULL;
-	return 0;
+	return rc;
 }
 
 /* Turn libyaml's error into "YAML syntax error: problem (context)". */
