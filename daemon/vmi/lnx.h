@@ -20,6 +20,7 @@
 #include "vmi.h"
 
 #define LNX_TASKS_MAX 65536u
+#define LNX_IDR_ENTRIES_MAX (4u * LNX_TASKS_MAX)	/* pids incl. threads */
 #define LNX_MODULES_MAX 4096u
 #define LNX_FDS_MAX 65536u
 #define LNX_PATH_MAX 4096u

@@ -421,6 +421,7 @@ struct idr_walk {
 	struct task_block b;
 	struct seen nodes, tasks;
 	size_t nnodes;
+	size_t nentries;	/* pid entries followed, threads included */
 	struct lnx_task_list *out;
 	bool stop;
 	int err;		/* -ENOMEM only: anything else is a flag */
@@ -444,6 +445,15 @@ static void idr_pid(struct idr_walk *w, gva_t pid, uint64_t index)
 	uint32_t nr;
 	int r;
 
+	/*
+	 * Nodes are capped, but each holds 64 entries and a hostile tree can
+	 * point them all at one task: cap the task reads themselves too.
+	 */
+	if (++w->nentries > LNX_IDR_ENTRIES_MAX) {
+		w->out->flags |= LNX_WALK_CAP;
+		w->stop = true;
+		return;
+	}
 	if (!kptr_ok(pid)) {
 		w->out->flags |= LNX_WALK_BAD;
 		return;
