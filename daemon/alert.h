@@ -208,6 +208,8 @@ struct alert_sink_stats {
 };
 
 typedef void alert_log_fn(void *ctx, int prio, const char *msg);
+/* The default alert_log_fn: syslog(3). */
+void alert_log_syslog(void *ctx, int prio, const char *msg);
 
 struct alert_sink;
 

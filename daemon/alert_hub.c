@@ -73,10 +73,6 @@ struct alert_hub {
 	struct alert tmp;		/* the copy that carries counts */
 };
 
-static void log_syslog(void *ctx, int prio, const char *msg)
-{
-	syslog(prio, "%s", msg);
-}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -104,7 +100,7 @@ int alert_hub_new(const struct alert_hub_conf *c, struct alert_hub **out)
 	if (!h->c.summary_us)
 		h->c.summary_us = 60000000;
 	if (!h->c.log)
-		h->c.log = log_syslog;
+		h->c.log = alert_log_syslog;
 	*out = h;
 	return 0;
 }

@@ -23,7 +23,7 @@
 
 /* --- sink base ----------------------------------------------------------- */
 
-static void log_syslog(void *ctx, int prio, const char *msg)
+void alert_log_syslog(void *ctx, int prio, const char *msg)
 {
 	syslog(prio, "%s", msg);
 }
@@ -33,7 +33,7 @@ void alert_sink_base_init(struct alert_sink *s, const struct alert_sink_ops *ops
 {
 	memset(s, 0, sizeof(*s));
 	s->ops = ops;
-	s->log = log_syslog;
+	s->log = alert_log_syslog;
 	s->max_severity = 7;
 	alert_copy(s->name, sizeof(s->name), name && *name ? name : ops->kind);
 }
