@@ -236,12 +236,15 @@ static bool take_one(struct xen_hv *x, const vm_event_request_t *rq,
 	} else if (q->kind == XEN_REQ_BREAKPOINT) {
 		report = bp_request(x, rq, q, rsp);
 	} else if (q->kind == XEN_REQ_SINGLESTEP) {
+		unsigned int nbps = x->bps.n;
 		struct xen_bp *b = xen_bp_step_done(&x->bps, q->vcpu);
 
 		if (b)
 			xen_poke(x, b->gpa, XEN_INT3);
 		rsp->flags |= VM_EVENT_FLAG_TOGGLE_SINGLESTEP;
-		xen_state_save(x);
+		/* the file changes only if a cleared one was dropped: no write per step */
+		if (x->bps.n != nbps)
+			xen_state_save(x);
 	}
 	return report;
 }
