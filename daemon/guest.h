@@ -46,6 +46,8 @@ struct guest_conf {
 	char key[PATH_MAX];		/* 32-byte upcall key file */
 	char profiles[PATH_MAX];	/* profile file or directory */
 	uint64_t upcall_timeout_ms;
+	unsigned int domid;		/* xen: the domain, from discovery */
+	char breakpoints[16];		/* xen: "int3" (default) or "debugreg" */
 };
 
 enum guest_state {
