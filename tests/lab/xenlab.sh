@@ -37,6 +37,9 @@ XEN_DEBS="xen-hypervisor-$XENVER-amd64 xen-utils-$XENVER xenstore-utils"
 # blocks). The domU runs the cloud kernel of tests/lab/lab.sh.
 # What dom0 needs from that image (modules there).
 DOM0_MODULES="xenfs xen_evtchn xen_gntdev xen_gntalloc xen_privcmd"
+# What the domU needs from the cloud kernel's image (the agent's vchan end:
+# /dev/xen/evtchn, /dev/xen/gntalloc, /dev/xen/gntdev; xenfs for /proc/xen).
+DOMU_MODULES="xen_evtchn xen_gntalloc xen_gntdev xenfs"
 # Tools copied into dom0 (from the extracted debs), with their libraries.
 XEN_BINS="usr/lib/xen-$XENVER/bin/xl usr/lib/xen-$XENVER/bin/xenstored
 usr/lib/xen-$XENVER/bin/xenconsoled usr/lib/xen-$XENVER/bin/xen-init-dom0
@@ -59,9 +62,10 @@ valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; }
 
 ko_depends() { tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -n1 | tr ',' ' '; }
 
-# The dom0 modules (dependency closure, load order) from the kernel image deb.
-extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp
-	local deb=$1 out=$2 tmp=$3 tar=$3/img.tar p n m
+# Modules $4 (dependency closure, load order in $2/load.order) and vmlinuz
+# from a kernel image deb: dom0's ($DOM0_MODULES) and the domU's.
+extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp [, $4 modules]
+	local deb=$1 out=$2 tmp=$3 mods=${4:-$DOM0_MODULES} tar=$3/img.tar p n m
 	local -A path=() seen=()
 	local order=()
 	dpkg-deb --fsys-tarfile "$deb" >"$tar" || return 1
@@ -83,9 +87,29 @@ extract_dom0_modules() {	# $1 deb, $2 out dir, $3 tmp
 		for dep in $(ko_depends "$f"); do visit "${dep//-/_}" || return 1; done
 		mv "$f" "$out/$name.ko" && order+=("$name.ko")
 	}
-	for m in $DOM0_MODULES; do visit "$m" || return 1; done
+	for m in $mods; do visit "$m" || return 1; done
 	printf '%s\n' "${order[@]}" >"$out/load.order"
 	rm -f "$tar"
+}
+
+# The domU's Xen device modules from the cloud kernel's image deb, into
+# $2/domu-modules (own marker: a cache made before them gets them too).
+fetch_domu_modules() {	# $1 abi, $2 xen cache dir (locked)
+	local abi=$1 d=$2 tmp
+	tmp=$(mktemp -d "$XC/.dl.XXXXXX") || die "mktemp in $XC"
+	chmod 755 "$tmp"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp' '$d/domu-modules.new'" EXIT
+	echo "xenlab: downloading linux-image-$abi for the domU's Xen modules (about 20 MB)" >&2
+	(cd "$tmp" && apt-get download -q "linux-image-$abi" >apt.log 2>&1) ||
+		{ sed 's/^/  /' "$tmp/apt.log" >&2; die "apt-get download linux-image-$abi failed"; }
+	rm -rf "$d/domu-modules.new"
+	extract_dom0_modules "$tmp"/linux-image-"$abi"_*.deb "$d/domu-modules.new" "$tmp" \
+		"$DOMU_MODULES" || die "could not extract the domU's modules from linux-image-$abi"
+	rm -f "$d/domu-modules.new/vmlinuz"	# the lab's kernel cache has it
+	rm -rf "$tmp" "$d/domu-modules"
+	mv "$d/domu-modules.new" "$d/domu-modules" && touch "$d/.complete-domu"
+	trap - EXIT
 }
 
 cmd_fetch() {
@@ -96,30 +120,36 @@ cmd_fetch() {
 	d=$XC/$abi
 	mkdir -p "$XC"
 	exec 9>"$XC/.lock"; flock 9
+	t0=$(now_ms)
 	if [ -f "$d/.complete" ]; then
 		say "xen $XENVER and dom0 modules for $abi cached"
-		exec 9>&-; return 0
+	else
+		tmp=$(mktemp -d "$XC/.dl.XXXXXX") || die "mktemp in $XC"
+		chmod 755 "$tmp"
+		# shellcheck disable=SC2064
+		trap "rm -rf '$tmp' '$d.new'" EXIT
+		gabi=${abi%-cloud-amd64}-amd64
+		echo "xenlab: downloading $XEN_DEBS linux-image-$gabi-unsigned (about 75 MB)" >&2
+		# shellcheck disable=SC2086
+		(cd "$tmp" && apt-get download -q $XEN_DEBS "linux-image-$gabi-unsigned" >apt.log 2>&1) ||
+			{ sed 's/^/  /' "$tmp/apt.log" >&2; die "apt-get download failed"; }
+		rm -rf "$d.new"; mkdir -p "$d.new/root"
+		for f in "$tmp"/xen*.deb; do dpkg -x "$f" "$d.new/root" || die "dpkg -x $f"; done
+		gunzip -c "$d.new/root/boot/xen-$XENVER-amd64.gz" >"$d.new/xen.elf" || die "no xen.gz"
+		extract_dom0_modules "$tmp"/linux-image-"$gabi"-unsigned_*.deb "$d.new/modules" "$tmp" ||
+			die "could not extract the dom0 kernel and modules"
+		mv "$d.new/modules/vmlinuz" "$d.new/vmlinuz-dom0" ||
+			die "no vmlinuz in linux-image-$gabi-unsigned"
+		rm -rf "$tmp" "$d"; mv "$d.new" "$d" && touch "$d/.complete"
+		trap - EXIT
 	fi
-	t0=$(now_ms)
-	tmp=$(mktemp -d "$XC/.dl.XXXXXX") || die "mktemp in $XC"
-	chmod 755 "$tmp"
-	# shellcheck disable=SC2064
-	trap "rm -rf '$tmp' '$d.new'" EXIT
-	gabi=${abi%-cloud-amd64}-amd64
-	echo "xenlab: downloading $XEN_DEBS linux-image-$gabi-unsigned (about 75 MB)" >&2
-	# shellcheck disable=SC2086
-	(cd "$tmp" && apt-get download -q $XEN_DEBS "linux-image-$gabi-unsigned" >apt.log 2>&1) ||
-		{ sed 's/^/  /' "$tmp/apt.log" >&2; die "apt-get download failed"; }
-	rm -rf "$d.new"; mkdir -p "$d.new/root"
-	for f in "$tmp"/xen*.deb; do dpkg -x "$f" "$d.new/root" || die "dpkg -x $f"; done
-	gunzip -c "$d.new/root/boot/xen-$XENVER-amd64.gz" >"$d.new/xen.elf" || die "no xen.gz"
-	extract_dom0_modules "$tmp"/linux-image-"$gabi"-unsigned_*.deb "$d.new/modules" "$tmp" ||
-		die "could not extract the dom0 kernel and modules"
-	mv "$d.new/modules/vmlinuz" "$d.new/vmlinuz-dom0" || die "no vmlinuz in linux-image-$gabi-unsigned"
-	rm -rf "$tmp" "$d"; mv "$d.new" "$d" && touch "$d/.complete"
-	trap - EXIT
+	if [ -f "$d/.complete-domu" ]; then
+		say "domU Xen modules for $abi cached"
+	else
+		fetch_domu_modules "$abi" "$d"
+	fi
 	exec 9>&-
-	say "fetched in $(( ($(now_ms) - t0) / 1000 )) s: $d"
+	say "cache: $d ($(( ($(now_ms) - t0) / 1000 )) s)"
 }
 
 # --- images --------------------------------------------------------------------
@@ -136,12 +166,16 @@ copy_elf() {
 }
 
 # The domU's initramfs: the lab's base image (busybox, /init, virtio
-# modules) plus the agent, the key and build/guest programs.
-domu_image() {	# $1 abi dir, $2 out, $3 key file
-	local d=$1 out=$2 key=$3 st base
+# modules) plus the Xen device modules (a load.order listing both replaces
+# the base's: /init loads them before it starts anything), the agent, the
+# key and build/guest programs.
+domu_image() {	# $1 abi dir, $2 out, $3 key file, $4 xen cache dir
+	local d=$1 out=$2 key=$3 xd=$4 st base
 	base=$(ls -t "$d"/base-*.cpio.gz 2>/dev/null | head -n1)
 	[ -n "$base" ] || die "no base initramfs in $d (lab.sh fetch)"
-	st=$(mktemp -d); mkdir -p "$st/etc/upcalld" "$st/sbin" "$st/usr/bin"
+	st=$(mktemp -d); mkdir -p "$st/etc/upcalld" "$st/sbin" "$st/usr/bin" "$st/lib/modules"
+	cp "$xd"/domu-modules/*.ko "$st/lib/modules/" || die "no domU modules in $xd (xenlab.sh fetch)"
+	cat "$d/modules/load.order" "$xd/domu-modules/load.order" >"$st/lib/modules/load.order"
 	install -m 0600 "$key" "$st/etc/upcalld/agent.key"
 	mkdir -p "$st/lab"
 	install -m 0755 "$HERE/xen-domu-gt.sh" "$st/lab/scenario.sh"
@@ -189,7 +223,7 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 	cp "$d/System.map" "$st/xen/"
 	head -c 32 /dev/urandom >"$dir/domu.key"; chmod 600 "$dir/domu.key"
 	install -m 0600 "$dir/domu.key" "$st/xen/domu.key"
-	domu_image "$d" "$st/xen/domu.img" "$dir/domu.key"
+	domu_image "$d" "$st/xen/domu.img" "$dir/domu.key" "$xd"
 	cat >"$st/xen/domu.cfg" <<EOF
 name = "domu"
 type = "pvh"
