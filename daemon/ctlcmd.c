@@ -46,6 +46,8 @@ static struct json_object *ctlcmd_guest_json(const struct guest *g)
 
 	json_object_object_add(o, "name", json_object_new_string(g->conf.name));
 	json_object_object_add(o, "backend", json_object_new_string(g->conf.backend));
+	if (!strcmp(g->conf.backend, "xen") && g->conf.domid)
+		json_object_object_add(o, "domid", jint(g->conf.domid));
 	json_object_object_add(o, "state", json_object_new_string(guest_state_str(g->state)));
 	json_object_object_add(o, "events", jint((int64_t)g->st.events));
 	json_object_object_add(o, "scans", jint((int64_t)g->st.scans));

@@ -161,12 +161,15 @@ static int guest_open_hv(struct guest *g)
 	}
 #ifdef HAVE_XEN
 	if (!strcmp(g->conf.backend, "xen")) {
-		unsigned int domid;
+		/* discovery gives the domain: a name may since be another's */
+		unsigned int domid = g->conf.domid;
 
-		rc = xen_domid_by_name(g->conf.name, &domid);
+		rc = domid ? 0 : xen_domid_by_name(g->conf.name, &domid);
 		if (!rc)
 			rc = xen_hv_new(domid, g->conf.name, NULL, &g->hv);
-		if (rc)
+		if (rc && g->conf.domid)
+			guest_error(g, "attach to Xen domain %u: %s", domid, strerror(-rc));
+		else if (rc)
 			guest_error(g, "attach to Xen domain: %s", strerror(-rc));
 		return rc;
 	}

@@ -45,7 +45,7 @@ static const struct col finding_cols[] = {
 	{ NULL, NULL, 0 } };
 static const struct col guest_cols[] = {
 	{ "name", "GUEST", -16 }, { "backend", "BACKEND", -8 },
-	{ "state", "STATE", -10 }, { "events", "EVENTS", 8 },
+	{ "domid", "DOM", 5 }, { "state", "STATE", -10 }, { "events", "EVENTS", 8 },
 	{ "upcalls", "UPCALLS", 8 }, { "upcall_failures", "FAILED", 7 },
 	{ "findings", "FINDINGS", 9 }, { "alerts", "ALERTS", 7 },
 	{ "error", "LAST ERROR", -1 }, { NULL, NULL, 0 } };

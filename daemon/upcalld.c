@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "ctlcmd.h"
+#include "discover.h"
 #include "guest.h"
 #include "profcache.h"
 #include "scan.h"
@@ -202,6 +203,7 @@ int upcalld_reload(struct upcalld *d)
 	rule_set_free(d->rules);
 	d->rules = set;
 	upcalld_rule_limits(d);
+	discover_request(d);	/* a changed config may match other domains */
 	upcalld_log(d, LOG_NOTICE, "rules reloaded: %zu rules", rule_set_nrules(set));
 	sd_notifyf(0, "READY=1\nSTATUS=watching %zu guests, %zu rules",
 		   d->nguests, rule_set_nrules(set));
@@ -213,30 +215,6 @@ int upcalld_reload(struct upcalld *d)
 static bool upcalld_is_glob(const char *s)
 {
 	return strpbrk(s, "*?[") != NULL;
-}
-
-/* Resolve a config entry for one guest name into what guest_new needs. */
-static int upcalld_guest_conf(const struct config_guest *cg, const char *name,
-			      struct guest_conf *gc)
-{
-	int rc = 0;
-
-	memset(gc, 0, sizeof(*gc));
-	snprintf(gc->name, sizeof(gc->name), "%s", name);
-	snprintf(gc->backend, sizeof(gc->backend), "%s", config_backend_name(cg->backend));
-	snprintf(gc->profiles, sizeof(gc->profiles), "%s", cg->profiles ? cg->profiles : "");
-	gc->upcall_timeout_ms = cg->upcall_timeout_ms;
-	if (cg->ram)
-		rc = config_expand(cg->ram, name, gc->ram, sizeof(gc->ram));
-	if (rc >= 0 && cg->gdb)
-		rc = config_expand(cg->gdb, name, gc->gdb, sizeof(gc->gdb));
-	if (rc >= 0 && cg->upcall)
-		rc = config_expand(cg->upcall, name, gc->upcall, sizeof(gc->upcall));
-	if (rc >= 0 && cg->key_dir &&
-	    snprintf(gc->key, sizeof(gc->key), "%s/%s.key", cg->key_dir, name) >=
-		    (int)sizeof(gc->key))
-		rc = -ENAMETOOLONG;
-	return rc < 0 ? rc : 0;
 }
 
 static bool upcalld_has_guest(const struct upcalld *d, const char *name)
@@ -251,7 +229,8 @@ static bool upcalld_has_guest(const struct upcalld *d, const char *name)
 
 /*
  * qemu guests are named in the config (no discovery: a QEMU process does
- * not announce itself). Xen guests are found through xenstore.
+ * not announce itself). Xen guests are found through xenstore (discover.c);
+ * without it, Xen domains named in full are looked up by name once.
  */
 static void upcalld_add_guests(struct upcalld *d, const char *const *extra, size_t nextra)
 {
@@ -264,13 +243,12 @@ static void upcalld_add_guests(struct upcalld *d, const char *const *extra, size
 		struct guest_conf gc;
 		struct guest *g;
 
-		/* Xen domains named in the config (or with --guest) are watched;
-		 * following every domU through xenstore is not done yet. */
 		/* one guest, one attach: a name in the config and on the
 		 * command line must not fight over the same gdb socket */
-		if (upcalld_is_glob(name) || !cg || upcalld_has_guest(d, name))
+		if (upcalld_is_glob(name) || !cg || upcalld_has_guest(d, name) ||
+		    (d->disc && cg->backend == CONFIG_BACKEND_XEN))
 			continue;
-		if (upcalld_guest_conf(cg, name, &gc)) {
+		if (discover_guest_conf(cg, name, 0, &gc)) {
 			upcalld_log(d, LOG_ERR, "guest %s: bad path template", name);
 			continue;
 		}
@@ -288,6 +266,8 @@ static void upcalld_add_guests(struct upcalld *d, const char *const *extra, size
 struct upcalld_pfd {
 	struct pollfd v[POLL_MAX];
 	size_t n, ctl0, nctl, hub0, nhub;
+	int disc_idx;
+	bool disc_ready;
 	int hv_idx[UPCALLD_GUESTS_MAX], up_idx[UPCALLD_GUESTS_MAX];
 };
 
@@ -303,6 +283,9 @@ static void upcalld_fill(struct upcalld *d, struct upcalld_pfd *p)
 	p->hub0 = p->n;
 	p->nhub = alert_hub_pollfds(d->hub, p->v + p->n, 64);
 	p->n += p->nhub;
+	p->disc_idx = discover_fd(d) >= 0 ? (int)p->n : -1;
+	if (p->disc_idx >= 0)
+		p->v[p->n++] = (struct pollfd){ .fd = discover_fd(d), .events = POLLIN };
 	for (i = 0; i < d->nguests; i++) {
 		struct guest *g = d->guests[i];
 		int fd = guest_hv_fd(g);
@@ -369,6 +352,7 @@ static void upcalld_dispatch(struct upcalld *d, struct upcalld_pfd *p)
 	if (d->ctl)
 		ctl_dispatch(d->ctl, p->v + p->ctl0, p->nctl);
 	alert_hub_dispatch(d->hub, p->v + p->hub0, p->nhub, alert_now_mono());
+	p->disc_ready = p->disc_idx >= 0 && p->v[p->disc_idx].revents;
 	for (i = 0; i < d->nguests; i++) {
 		struct guest *g = d->guests[i];
 		int k = p->up_idx[i];
@@ -395,8 +379,11 @@ static int upcalld_loop(struct upcalld *d)
 		uint64_t now;
 
 		upcalld_fill(d, p);
+		p->disc_ready = false;
 		if (poll(p->v, p->n, upcalld_timeout_ms(d, hub_ms)) > 0)
 			upcalld_dispatch(d, p);
+		/* after dispatch: it adds and drops guests under p's indices */
+		discover_tick(d, p->disc_ready);
 		now = upcalld_now_ns();
 		for (i = 0; i < d->nguests; i++)
 			guest_tick(d->guests[i], now);
@@ -482,6 +469,7 @@ static void upcalld_stop(struct upcalld *d)
 {
 	size_t i;
 
+	discover_free(d);
 	for (i = 0; i < d->nguests; i++)
 		guest_free(d->guests[i]);	/* breakpoints off, guests resumed */
 	d->nguests = 0;
@@ -535,6 +523,7 @@ int main(int argc, char **argv)
 	d.started_ns = upcalld_now_ns();
 	rc = upcalld_start(&d);
 	if (!rc) {
+		rc = discover_new(&d);
 		upcalld_add_guests(&d, extra, nextra);
 		if (sd_watchdog_enabled(0, &wd) > 0)
 			d.watchdog_us = wd;
@@ -542,7 +531,7 @@ int main(int argc, char **argv)
 			   d.nguests, rule_set_nrules(d.rules));
 		upcalld_log(&d, LOG_NOTICE, "started: %zu guests, %zu rules",
 			    d.nguests, rule_set_nrules(d.rules));
-		rc = upcalld_loop(&d);
+		rc = rc ? rc : upcalld_loop(&d);
 		sd_notify(0, "STOPPING=1");
 	}
 	upcalld_stop(&d);

@@ -4,7 +4,8 @@
  * mask and signalfd included).
  *
  * Ownership: struct upcalld owns the config, the current rule set, the
- * alert hub, the profile cache, the control socket and every guest.
+ * alert hub, the profile cache, the control socket, every guest and the
+ * discovery of Xen domains.
  */
 #ifndef UPCALLD_UPCALLD_H
 #define UPCALLD_UPCALLD_H
@@ -20,6 +21,7 @@ struct guest;
 struct ctl;
 struct config;
 struct profcache;
+struct discover;
 
 #define UPCALLD_GUESTS_MAX 256u
 
@@ -37,6 +39,7 @@ struct upcalld {
 	struct ctl *ctl;
 	struct guest *guests[UPCALLD_GUESTS_MAX];
 	size_t nguests;
+	struct discover *disc;		/* xen domains followed, or NULL */
 	char hostname[256];		/* observer: this dom0 */
 	int sigfd;
 	bool quit, reload;
