@@ -118,9 +118,11 @@ int xen_poke(struct xen_hv *x, gpa_t gpa, uint8_t byte)
 {
 	xen_pfn_t f = gpa >> PAGE_SHIFT;
 	int err = 0;
-	uint8_t *p = xenforeignmemory_map(x->fmem, x->domid,
-					  PROT_READ | PROT_WRITE, 1, &f, &err);
+	uint8_t *p;
 
+	if (f > x->max_frame)
+		return -EFAULT;	/* a state file or a caller with a wild gpa */
+	p = xenforeignmemory_map(x->fmem, x->domid, PROT_READ | PROT_WRITE, 1, &f, &err);
 	if (!p || err) {
 		if (p)
 			xenforeignmemory_unmap(x->fmem, p, 1);
@@ -215,10 +217,12 @@ static int xen_resume(struct hv *hv)
 	return 0;
 }
 
-/* The int3 addresses we hold, for the next attach after a kill. */
+/* The breakpoints (and pause) we hold, for the next attach after a kill. */
 int xen_state_save(struct xen_hv *x)
 {
 	char tmp[sizeof(x->state_path) + 8];
+	char text[XEN_STATE_MAX];
+	int n;
 	FILE *f;
 
 	if (!x->state_path[0])
@@ -227,14 +231,17 @@ int xen_state_save(struct xen_hv *x)
 		unlink(x->state_path);
 		return 0;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", x->state_path);
+	n = xen_state_format(&x->bps, x->paused, x->domid, text, sizeof(text));
+	if (n < 0 || snprintf(tmp, sizeof(tmp), "%s.tmp", x->state_path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	if (x->paused)
-		fprintf(f, "paused\n");
-	for (unsigned int i = 0; i < x->bps.n; i++)
-		fprintf(f, "%" PRIx64 " %02x\n", x->bps.e[i].gpa, x->bps.e[i].orig);
+	if (fwrite(text, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		unlink(tmp);
+		return -EIO;
+	}
 	if (fclose(f) || rename(tmp, x->state_path)) {
 		unlink(tmp);
 		return -EIO;
@@ -242,35 +249,94 @@ int xen_state_save(struct xen_hv *x)
 	return 0;
 }
 
-/* Restore bytes a killed predecessor left as int3 (bounded file). */
-static void state_recover(struct xen_hv *x)
+/* Read the state file: 0 and *st filled, -ENOENT when there is none. */
+static int state_read(struct xen_hv *x, struct xen_state *st)
 {
+	char text[XEN_STATE_MAX + 1];
+	size_t len;
 	FILE *f = fopen(x->state_path, "r");
-	uint64_t gpa;
-	unsigned int orig, n = 0;
-	int matched = 0;
-	uint8_t b;
+	int err;
 
 	if (!f)
+		return -ENOENT;
+	len = fread(text, 1, sizeof(text), f);
+	fclose(f);
+	err = xen_state_parse(text, len, x->domid, st);
+	if (err)
+		syslog(LOG_ERR, "xen: %s: state file %s ignored: %s", x->base.name,
+		       x->state_path, strerror(-err));
+	return err;
+}
+
+/* Debug registers a killed predecessor armed: disarm where still ours. */
+static void state_recover_dr(struct xen_hv *x, const struct xen_state *st)
+{
+	struct xen_dr_set set = { .recover = true };
+	unsigned int busy;
+
+	if (x->pv || st->n_dr == 0)
 		return;
-	/*
-	 * Xen's pause count outlives the process that paused. %n is set only
-	 * when the whole word matched (a literal-only fscanf returns 0 either way).
-	 */
-	if (fscanf(f, " paused%n", &matched) != EOF && matched > 0) {
-		if (!xc_domain_unpause(x->xch, x->domid))
+	for (unsigned int i = 0; i < st->n_dr; i++) {
+		set.slots |= 1u << st->dr[i].slot;
+		set.dr[st->dr[i].slot] = st->dr[i].addr;
+	}
+	if (!xen_dr_apply(x, &set, &busy))
+		syslog(LOG_NOTICE, "xen: %s: disarmed %u debug-register breakpoint(s) "
+		       "left by a killed holder", x->base.name, st->n_dr);
+}
+
+/* Undo what a killed predecessor left: int3 bytes, debug registers, pause. */
+static void state_recover(struct xen_hv *x)
+{
+	struct xen_state st;
+	uint8_t b;
+	int err = state_read(x, &st);
+
+	if (err == -ENOENT)
+		return;
+	if (!err) {
+		/* Xen's pause count outlives the process that paused */
+		if (st.paused && !xc_domain_unpause(x->xch, x->domid))
 			syslog(LOG_NOTICE, "xen: %s: undid a pause left by a killed holder",
 			       x->base.name);
+		for (unsigned int i = 0; i < st.n_int3; i++) {
+			gpa_t gpa = st.int3[i].gpa;
+
+			if (xen_read_phys(&x->base, gpa, &b, 1) || b != XEN_INT3)
+				continue;
+			if (!xen_poke(x, gpa, st.int3[i].orig))
+				syslog(LOG_NOTICE, "xen: %s: restored a breakpoint left at "
+				       "gpa %#" PRIx64, x->base.name, gpa);
+		}
+		state_recover_dr(x, &st);
 	}
-	while (n++ < XEN_BPS_MAX && fscanf(f, "%" SCNx64 " %x", &gpa, &orig) == 2) {
-		if (orig > 0xff || xen_read_phys(&x->base, gpa, &b, 1) || b != XEN_INT3)
-			continue;
-		if (!xen_poke(x, gpa, (uint8_t)orig))
-			syslog(LOG_NOTICE, "xen: %s: restored a breakpoint left at gpa %#" PRIx64,
-			       x->base.name, gpa);
-	}
-	fclose(f);
 	unlink(x->state_path);
+}
+
+int xen_hv_set_bp_mode(struct hv *hv, bool debugreg)
+{
+	struct xen_hv *x;
+	uint32_t caps = 0;
+
+	if (!xen_hv_is(hv))
+		return -EINVAL;
+	x = xen_of(hv);
+	if (x->bp_dr == debugreg)
+		return 0;
+	if (x->pv || !x->monitor)
+		return -EOPNOTSUPP;
+	if (x->bps.n)
+		return -EBUSY;
+	if (debugreg &&
+	    (xc_monitor_get_capabilities(x->xch, x->domid, &caps) ||
+	     !(caps & (1u << XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION))))
+		return -EOPNOTSUPP;
+	x->bp_dr = debugreg;
+	if (debugreg)
+		hv->caps |= HV_CAP_BP_INVISIBLE;
+	else
+		hv->caps &= ~(unsigned int)HV_CAP_BP_INVISIBLE;
+	return 0;
 }
 
 static void xen_free(struct hv *hv)
@@ -346,8 +412,13 @@ int xen_hv_new(unsigned int domid, const char *name, const char *state_dir,
 	err = size_guest(x);
 	if (err)
 		goto out_free;
-	snprintf(x->state_path, sizeof(x->state_path), "%s/xen-dom%u.bps",
-		 state_dir ? state_dir : XEN_STATE_DIR, domid);
+	if (snprintf(x->state_path, sizeof(x->state_path), "%s/xen-dom%u.bps",
+		     state_dir ? state_dir : XEN_STATE_DIR, domid) >=
+	    (int)sizeof(x->state_path)) {
+		err = -ENAMETOOLONG;	/* a cut name could be another guest's file */
+		x->state_path[0] = '\0';
+		goto out_free;
+	}
 	x->base.caps = HV_CAP_MEM | HV_CAP_PAUSE | HV_CAP_REGS;
 	state_recover(x);
 	if (!x->pv) {

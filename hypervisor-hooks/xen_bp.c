@@ -6,6 +6,7 @@
 #include "xen_bp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static const uint8_t nop5[XEN_NOP5_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -50,7 +51,7 @@ int xen_bp_add(struct xen_bps *bps, gva_t addr, gpa_t gpa, const uint8_t code[5]
 		return -EOPNOTSUPP;
 	bps->e[bps->n++] = (struct xen_bp){
 		.addr = addr, .gpa = gpa, .orig = code[0], .nop5 = is_nop5,
-		.step_vcpu = -1,
+		.slot = -1, .step_vcpu = -1,
 	};
 	return 0;
 }
@@ -61,7 +62,7 @@ int xen_bp_del(struct xen_bps *bps, gva_t addr, bool *restore, gpa_t *gpa,
 	struct xen_bp *b = xen_bp_find(bps, addr);
 
 	*restore = false;
-	if (!b || b->dead)
+	if (!b || b->dead || b->slot >= 0)
 		return -ENOENT;
 	if (b->step_vcpu >= 0) {
 		b->dead = true;	/* orig is in memory; xen_bp_step_done drops it */
@@ -79,7 +80,7 @@ int xen_bp_hit(struct xen_bps *bps, gva_t rip, uint8_t byte_now,
 {
 	struct xen_bp *b = xen_bp_find(bps, rip);
 
-	if (!b || b->dead) {
+	if (!b || b->dead || b->slot >= 0) {
 		/*
 		 * An int3 still there is the guest's own (kprobes, text_poke);
 		 * none means ours was removed after the trap was queued.
@@ -120,4 +121,198 @@ struct xen_bp *xen_bp_step_done(struct xen_bps *bps, unsigned int vcpu)
 		return b;
 	}
 	return NULL;
+}
+
+/* --- debug-register mode ------------------------------------------------ */
+
+uint64_t xen_dr7_slot_bits(unsigned int n)
+{
+	/* L<n>, G<n>, and the R/W + LEN nibble at bit 16 + 4n */
+	return (3ull << (2 * n)) | (0xfull << (16 + 4 * n));
+}
+
+unsigned int xen_dr7_busy(uint64_t dr7)
+{
+	unsigned int busy = 0;
+
+	for (unsigned int n = 0; n < XEN_DR_SLOTS; n++)
+		if (dr7 & (3ull << (2 * n)))
+			busy |= 1u << n;
+	return busy;
+}
+
+static unsigned int slots_ours(const struct xen_bps *bps)
+{
+	unsigned int used = 0;
+
+	for (unsigned int i = 0; i < bps->n; i++)
+		if (bps->e[i].slot >= 0 && bps->e[i].slot < (int)XEN_DR_SLOTS)
+			used |= 1u << bps->e[i].slot;
+	return used;
+}
+
+int xen_bp_add_dr(struct xen_bps *bps, gva_t addr, const uint8_t code[5],
+		  unsigned int guest_busy)
+{
+	unsigned int taken = slots_ours(bps) | guest_busy;
+	unsigned int n;
+
+	if (xen_bp_find(bps, addr))
+		return -EEXIST;
+	if (bps->n >= XEN_BPS_MAX)
+		return -ENOSPC;
+	for (n = 0; n < XEN_DR_SLOTS && (taken & (1u << n)); n++)
+		;
+	if (n == XEN_DR_SLOTS)
+		return -ENOSPC;
+	bps->e[bps->n++] = (struct xen_bp){
+		.addr = addr, .nop5 = xen_bp_is_nop5(code, XEN_NOP5_LEN),
+		.slot = (int)n, .step_vcpu = -1,
+	};
+	return 0;
+}
+
+int xen_bp_del_dr(struct xen_bps *bps, gva_t addr)
+{
+	struct xen_bp *b = xen_bp_find(bps, addr);
+
+	if (!b || b->slot < 0)
+		return -ENOENT;
+	bp_drop(bps, b);
+	return 0;
+}
+
+uint64_t xen_bp_dr7(const struct xen_bps *bps, uint64_t dr[XEN_DR_SLOTS],
+		    uint64_t *mask)
+{
+	uint64_t val = 0;
+
+	*mask = 0;
+	for (unsigned int n = 0; n < XEN_DR_SLOTS; n++)
+		dr[n] = 0;
+	for (unsigned int i = 0; i < bps->n; i++) {
+		const struct xen_bp *b = &bps->e[i];
+
+		if (b->slot < 0 || b->slot >= (int)XEN_DR_SLOTS)
+			continue;
+		dr[b->slot] = b->addr;
+		*mask |= xen_dr7_slot_bits((unsigned int)b->slot);
+		/* local enable; R/W 00 (execute) and LEN 00 are zero bits */
+		val |= 1ull << (2 * b->slot);
+	}
+	return val;
+}
+
+void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip,
+		    enum xen_bp_action *act)
+{
+	for (unsigned int i = 0; i < bps->n; i++) {
+		const struct xen_bp *b = &bps->e[i];
+
+		if (b->slot >= 0 && b->addr == rip) {
+			*act = b->nop5 ? XEN_BP_SKIP : XEN_BP_RESUME_RF;
+			return;
+		}
+	}
+	*act = XEN_BP_REINJECT;
+}
+
+/* --- state file ----------------------------------------------------------- */
+
+static int state_line(const char *l, bool *legacy_ok, struct xen_state *st)
+{
+	unsigned long long a, b;
+	unsigned int slot;
+	char extra;
+
+	if (!strcmp(l, "paused")) {
+		st->paused = true;
+		return 0;
+	}
+	if (sscanf(l, "int3 %llx %llx %c", &a, &b, &extra) == 2 ||
+	    (*legacy_ok && sscanf(l, "%llx %llx %c", &a, &b, &extra) == 2)) {
+		if (b > 0xff)
+			return -EINVAL;
+		if (st->n_int3 >= XEN_BPS_MAX)
+			return -ENOSPC;
+		st->int3[st->n_int3].gpa = a;
+		st->int3[st->n_int3++].orig = (uint8_t)b;
+		return 0;
+	}
+	if (sscanf(l, "dr %u %llx %c", &slot, &a, &extra) == 2) {
+		if (slot >= XEN_DR_SLOTS)
+			return -EINVAL;
+		for (unsigned int i = 0; i < st->n_dr; i++)
+			if (st->dr[i].slot == slot)
+				return -EINVAL;
+		st->dr[st->n_dr].slot = slot;
+		st->dr[st->n_dr++].addr = a;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int xen_state_parse(const char *text, size_t len, unsigned int domid,
+		    struct xen_state *st)
+{
+	char line[96];
+	bool first = true, legacy = true;
+	size_t i = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (len > XEN_STATE_MAX)
+		return -EFBIG;
+	while (i < len) {
+		size_t n = 0;
+		unsigned int id;
+		char extra;
+		int err;
+
+		while (i < len && text[i] != '\n') {
+			if (n + 1 >= sizeof(line) || text[i] == '\0')
+				return -EINVAL;
+			line[n++] = text[i++];
+		}
+		i++;	/* the newline (or past the end) */
+		line[n] = '\0';
+		if (n == 0)
+			continue;
+		if (first && sscanf(line, "upcalld-xen-state dom %u %c", &id, &extra) == 1) {
+			if (id != domid)
+				return -EXDEV;
+			legacy = false;
+		} else {
+			err = state_line(line, &legacy, st);
+			if (err)
+				return err;
+		}
+		first = false;
+	}
+	return 0;
+}
+
+int xen_state_format(const struct xen_bps *bps, bool paused, unsigned int domid,
+		     char *buf, size_t size)
+{
+	size_t off = 0;
+	int n = snprintf(buf, size, "upcalld-xen-state dom %u\n%s", domid,
+			 paused ? "paused\n" : "");
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	off = (size_t)n;
+	for (unsigned int i = 0; i < bps->n; i++) {
+		const struct xen_bp *b = &bps->e[i];
+
+		if (b->slot >= 0)
+			n = snprintf(buf + off, size - off, "dr %d %llx\n", b->slot,
+				     (unsigned long long)b->addr);
+		else
+			n = snprintf(buf + off, size - off, "int3 %llx %02x\n",
+				     (unsigned long long)b->gpa, b->orig);
+		if (n < 0 || (size_t)n >= size - off)
+			return -ENOSPC;
+		off += (size_t)n;
+	}
+	return (int)off;
 }

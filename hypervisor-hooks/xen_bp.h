@@ -4,7 +4,9 @@
  * replaced, whether it sits on the ftrace 5-byte NOP (resume by rip += 5,
  * no single-step: works on AMD and Intel), which vCPU is single-stepping
  * over which breakpoint (Intel only), and what to do with a breakpoint
- * event whose address is no longer, or never was, ours.
+ * event whose address is no longer, or never was, ours; in debug-register
+ * mode, which of DR0-DR3 holds which address and the DR7 bits that arm
+ * them.
  *
  * The caller (xen_event.c) does the guest-memory writes the functions
  * here ask for. Between restoring the byte for a single-step and re-arming
@@ -22,12 +24,15 @@
 #define XEN_BPS_MAX 64u
 #define XEN_INT3 0xccu
 #define XEN_NOP5_LEN 5u
+#define XEN_DR_SLOTS 4u		/* DR0-DR3 */
+#define XEN_DR7_FIXED 0x400ull	/* DR7 bit 10 reads as one */
 
 struct xen_bp {
 	gva_t addr;
-	gpa_t gpa;		/* where the int3 byte lives */
-	uint8_t orig;		/* the byte the int3 replaced */
+	gpa_t gpa;		/* where the int3 byte lives (int3 mode) */
+	uint8_t orig;		/* the byte the int3 replaced (int3 mode) */
 	bool nop5;		/* starts with 0f 1f 44 00 00 */
+	int slot;		/* debug register DR<slot>, or -1 for an int3 */
 	int step_vcpu;		/* vCPU stepping over it with orig restored, or -1 */
 	bool dead;		/* cleared while stepping: drop once the step ends */
 };
@@ -42,7 +47,10 @@ enum xen_bp_action {
 	XEN_BP_SKIP = 1,	/* ours on a NOP5: report it, resume at rip + 5 */
 	XEN_BP_STEP,		/* ours: report it, write orig, single-step, re-arm */
 	XEN_BP_RETRY,		/* no int3 there any more (we removed it): resume as is */
-	XEN_BP_REINJECT,	/* the guest's own int3: hand the trap back to it */
+	XEN_BP_REINJECT,	/* the guest's own int3 / #DB: hand the trap back to it */
+	XEN_BP_RESUME_RF,	/* ours in a debug register, not a NOP5: report it,
+				 * resume with RFLAGS.RF set (the fault is not
+				 * raised again for that one instruction) */
 };
 
 void xen_bps_init(struct xen_bps *bps);
@@ -86,5 +94,79 @@ int xen_bp_hit(struct xen_bps *bps, gva_t rip, uint8_t byte_now,
  * dropped here). Either way the caller turns single-step off.
  */
 struct xen_bp *xen_bp_step_done(struct xen_bps *bps, unsigned int vcpu);
+
+/*
+ * Debug-register mode: the breakpoint is an instruction breakpoint in
+ * DR<slot> of every vCPU; guest memory is not touched. Record addr in a
+ * slot that is neither ours nor in guest_busy (bit n: the guest enables
+ * DRn itself, see xen_dr7_busy). code: the 5 bytes at addr (NOP5 check).
+ * -EEXIST if set, -ENOSPC when no slot is free.
+ */
+int xen_bp_add_dr(struct xen_bps *bps, gva_t addr, const uint8_t code[5],
+		  unsigned int guest_busy);
+
+/* Forget a debug-register breakpoint: 0 (its slot is free), -ENOENT. */
+int xen_bp_del_dr(struct xen_bps *bps, gva_t addr);
+
+/*
+ * The debug registers for our breakpoints: dr[n] the address in slot n
+ * (0 where unused), *mask the DR7 bits we own (enable, type, length of our
+ * slots) and the return value those bits' settings (local enable,
+ * execute, length 1). A vCPU's DR7 becomes (dr7 & ~mask) | value.
+ */
+uint64_t xen_bp_dr7(const struct xen_bps *bps, uint64_t dr[XEN_DR_SLOTS],
+		    uint64_t *mask);
+
+/* Slots a guest DR7 enables (bit n: L<n> or G<n> set). */
+unsigned int xen_dr7_busy(uint64_t dr7);
+
+/* The DR7 bits of slot n (L, G, R/W, LEN). */
+uint64_t xen_dr7_slot_bits(unsigned int n);
+
+/*
+ * A debug-exception event at rip. A fault at one of our slot addresses is
+ * ours: XEN_BP_SKIP on a NOP5, XEN_BP_RESUME_RF otherwise. Anything else
+ * (the guest's own debug registers, single-step, ICEBP, a breakpoint we
+ * cleared after the exception was queued) is XEN_BP_REINJECT.
+ */
+void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip,
+		    enum xen_bp_action *act);
+
+/*
+ * The state file (xen.c keeps it at XEN_STATE_DIR/xen-dom<id>.bps): what a
+ * killed daemon left in the guest, for the next attach to undo.
+ *
+ *   upcalld-xen-state dom <id>
+ *   paused                      (we held a pause)
+ *   int3 <gpa hex> <byte hex>   (an int3 replaced that byte)
+ *   dr <slot> <addr hex>        (DR<slot> armed at addr on every vCPU)
+ *
+ * Files without the first line (an older daemon's: "paused", "<gpa> <byte>"
+ * lines) are still read.
+ */
+#define XEN_STATE_MAX 8192u	/* bytes; larger files are not ours */
+
+struct xen_state {
+	bool paused;
+	unsigned int n_int3, n_dr;
+	struct { gpa_t gpa; uint8_t orig; } int3[XEN_BPS_MAX];
+	struct { unsigned int slot; gva_t addr; } dr[XEN_DR_SLOTS];
+};
+
+/*
+ * Parse a state file's text for domain domid. -EFBIG past XEN_STATE_MAX,
+ * -EXDEV when the header names another domain, -EINVAL for anything
+ * malformed (a file we did not write is not acted on at all), -ENOSPC for
+ * more entries than we could ever have written.
+ */
+int xen_state_parse(const char *text, size_t len, unsigned int domid,
+		    struct xen_state *st);
+
+/*
+ * The state text for bps (+ paused) into buf. Returns the length, or
+ * -ENOSPC when buf is too small (a caller's bug, not truncated output).
+ */
+int xen_state_format(const struct xen_bps *bps, bool paused, unsigned int domid,
+		     char *buf, size_t size);
 
 #endif

@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#define X86_TRAP_DB 1
 #define X86_TRAP_INT3 3
 #define X86_EVENTTYPE_SW_EXCEPTION 6
 
@@ -78,11 +79,63 @@ static int bp_monitor(struct xen_hv *x, bool on)
 	return 0;
 }
 
+static int dbg_monitor(struct xen_hv *x, bool on)
+{
+	if (x->dbg_on == on)
+		return 0;
+	/* sync: the vCPU waits for our answer, Xen does not inject the #DB */
+	if (xc_monitor_debug_exceptions(x->xch, x->domid, on, true))
+		return -errno;
+	x->dbg_on = on;
+	return 0;
+}
+
+/* The 5 bytes at addr (they may cross into the next page) and addr's gpa. */
+static int read_code(struct xen_hv *x, gva_t addr, uint8_t code[XEN_NOP5_LEN],
+		     gpa_t *gpa)
+{
+	unsigned long gfn = xc_translate_foreign_address(x->xch, x->domid, 0, addr);
+
+	if (!gfn)
+		return xen_domain_alive(x) ? -EFAULT : -ENODEV;
+	*gpa = ((gpa_t)gfn << 12) | (addr & 0xfff);
+	for (unsigned int i = 0; i < XEN_NOP5_LEN; i++) {
+		unsigned long f = xc_translate_foreign_address(x->xch, x->domid, 0,
+							       addr + i);
+		if (!f || x->base.ops->read_phys(&x->base,
+						 ((gpa_t)f << 12) | ((addr + i) & 0xfff),
+						 &code[i], 1))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* Debug-register mode: a free slot (ours and the guest's), every vCPU. */
+static int set_bp_dr(struct xen_hv *x, gva_t addr, const uint8_t *code)
+{
+	struct xen_dr_set probe = { .mask = x->dr_mask };
+	unsigned int busy = 0;
+	int err = xen_dr_apply(x, &probe, &busy);
+
+	if (!err)
+		err = xen_bp_add_dr(&x->bps, addr, code, busy);
+	if (err)
+		return err;
+	err = dbg_monitor(x, true);
+	if (!err)
+		err = xen_dr_sync(x);
+	if (err) {
+		xen_bp_del_dr(&x->bps, addr);
+		return err;
+	}
+	xen_state_save(x);
+	return 0;
+}
+
 int xen_set_bp(struct hv *hv, gva_t addr)
 {
 	struct xen_hv *x = xen_of(hv);
 	uint8_t code[XEN_NOP5_LEN];
-	unsigned long gfn;
 	gpa_t gpa;
 	int err;
 
@@ -90,18 +143,11 @@ int xen_set_bp(struct hv *hv, gva_t addr)
 		return -ENODEV;
 	if (xen_bp_find(&x->bps, addr))
 		return -EEXIST;
-	gfn = xc_translate_foreign_address(x->xch, x->domid, 0, addr);
-	if (!gfn)
-		return xen_domain_alive(x) ? -EFAULT : -ENODEV;
-	gpa = ((gpa_t)gfn << 12) | (addr & 0xfff);
-	/* the 5 bytes may cross into the next page: read through the gva */
-	for (unsigned int i = 0; i < XEN_NOP5_LEN; i++) {
-		unsigned long f = xc_translate_foreign_address(x->xch, x->domid, 0,
-							       addr + i);
-		if (!f || hv->ops->read_phys(hv, ((gpa_t)f << 12) | ((addr + i) & 0xfff),
-					     &code[i], 1))
-			return -EFAULT;
-	}
+	err = read_code(x, addr, code, &gpa);
+	if (err)
+		return err;
+	if (x->bp_dr)
+		return set_bp_dr(x, addr, code);
 	err = xen_bp_add(&x->bps, addr, gpa, code, x->can_step);
 	if (err)
 		return err;
@@ -125,8 +171,16 @@ int xen_clear_bp(struct hv *hv, gva_t addr)
 	bool restore;
 	gpa_t gpa;
 	uint8_t orig;
-	int err = xen_bp_del(&x->bps, addr, &restore, &gpa, &orig);
+	int err;
 
+	if (x->bp_dr) {
+		err = xen_bp_del_dr(&x->bps, addr);
+		if (!err)
+			err = xen_dr_sync(x);
+		xen_state_save(x);
+		return err == -ENODEV ? 0 : err;
+	}
+	err = xen_bp_del(&x->bps, addr, &restore, &gpa, &orig);
 	if (err)
 		return err;
 	if (restore)
@@ -209,11 +263,37 @@ static bool bp_request(struct xen_hv *x, const vm_event_request_t *rq,
 				   X86_EVENTTYPE_SW_EXCEPTION, ~0u, q->insn_len, 0);
 		return false;
 	case XEN_BP_RETRY:
+	case XEN_BP_RESUME_RF:	/* debug-register mode only */
 		syslog(LOG_DEBUG, "xen: %s: stale breakpoint event at %#" PRIx64,
 		       x->base.name, q->regs.rip);
 		return false;
 	}
 	return false;
+}
+
+/* A debug exception: ours (report, resume past it) or handed back. */
+static bool dbg_request(struct xen_hv *x, const vm_event_request_t *rq,
+			const struct xen_req *q, vm_event_response_t *rsp)
+{
+	enum xen_bp_action act = XEN_BP_REINJECT;
+
+	if (q->trap_type == XEN_EVENTTYPE_HW_EXCEPTION)
+		xen_bp_dbg_hit(&x->bps, q->regs.rip, &act);
+	switch (act) {
+	case XEN_BP_SKIP:
+		xen_ring_set_rip(rq, rsp, q->regs.rip + XEN_NOP5_LEN);
+		return true;
+	case XEN_BP_RESUME_RF:
+		xen_ring_set_rf(rq, rsp);
+		return true;
+	default:
+		syslog(LOG_DEBUG, "xen: %s: debug exception at %#" PRIx64
+		       " is not ours: handed back to the guest", x->base.name,
+		       q->regs.rip);
+		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, X86_TRAP_DB,
+				   q->trap_type, ~0u, q->insn_len, 0);
+		return false;
+	}
 }
 
 /*
@@ -235,6 +315,8 @@ static bool take_one(struct xen_hv *x, const vm_event_request_t *rq,
 		report = x->cr3_on;
 	} else if (q->kind == XEN_REQ_BREAKPOINT) {
 		report = bp_request(x, rq, q, rsp);
+	} else if (q->kind == XEN_REQ_DEBUG) {
+		report = dbg_request(x, rq, q, rsp);
 	} else if (q->kind == XEN_REQ_SINGLESTEP) {
 		unsigned int nbps = x->bps.n;
 		struct xen_bp *b = xen_bp_step_done(&x->bps, q->vcpu);
@@ -372,12 +454,15 @@ void xen_event_release(struct xen_hv *x)
 	bool paused = !xc_domain_pause(x->xch, x->domid);
 
 	for (unsigned int i = 0; i < x->bps.n; i++)
-		if (x->bps.e[i].step_vcpu < 0)
+		if (x->bps.e[i].step_vcpu < 0 && x->bps.e[i].slot < 0)
 			xen_poke(x, x->bps.e[i].gpa, x->bps.e[i].orig);
 	xen_bps_init(&x->bps);
+	if (x->dr_mask)
+		xen_dr_sync(x);	/* empty table: our DR7 bits off on every vCPU */
 	if (x->monitor) {
 		xen_set_cr3_events(&x->base, false);
 		bp_monitor(x, false);
+		dbg_monitor(x, false);
 	}
 	if (x->pending) {
 		/* rip + 5 over a NOP stays right; a step must not start now */
@@ -388,7 +473,7 @@ void xen_event_release(struct xen_hv *x)
 	for (unsigned int i = 0; x->xce && i < 4 * XEN_DRAIN_MAX; i++) {
 		if (xen_ring_take(&x->ring, &rq))
 			break;
-		xen_ring_response(&rq, &rsp);	/* int3s are gone: re-execute */
+		xen_ring_response(&rq, &rsp);	/* bps are gone: re-execute */
 		if (rq.reason == VM_EVENT_REASON_SINGLESTEP)
 			rsp.flags |= VM_EVENT_FLAG_TOGGLE_SINGLESTEP;
 		answer(x, &rsp);

@@ -96,6 +96,16 @@ int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,
 		out->kind = XEN_REQ_SINGLESTEP;
 		out->gfn = rq->u.singlestep.gfn;
 		break;
+	case VM_EVENT_REASON_DEBUG_EXCEPTION:
+		out->kind = XEN_REQ_DEBUG;
+		out->gfn = rq->u.debug_exception.gfn;
+		out->insn_len = rq->u.debug_exception.insn_length;
+		out->trap_type = rq->u.debug_exception.type;
+		/* a #DB has no instruction; ICEBP (f1) is one byte */
+		if (!(out->trap_type == XEN_EVENTTYPE_HW_EXCEPTION && out->insn_len == 0) &&
+		    !(out->trap_type == XEN_EVENTTYPE_PRI_SW_EXCEPTION && out->insn_len == 1))
+			return -ENOTSUP;
+		break;
 	default:
 		return -ENOTSUP;
 	}
@@ -118,5 +128,12 @@ void xen_ring_set_rip(const vm_event_request_t *rq, vm_event_response_t *rsp,
 {
 	rsp->data.regs.x86 = rq->data.regs.x86;
 	rsp->data.regs.x86.rip = new_rip;
+	rsp->flags |= VM_EVENT_FLAG_SET_REGISTERS;
+}
+
+void xen_ring_set_rf(const vm_event_request_t *rq, vm_event_response_t *rsp)
+{
+	rsp->data.regs.x86 = rq->data.regs.x86;
+	rsp->data.regs.x86.rflags |= XEN_RFLAGS_RF;
 	rsp->flags |= VM_EVENT_FLAG_SET_REGISTERS;
 }

@@ -24,7 +24,12 @@ enum xen_req_kind {
 	XEN_REQ_CR3 = 1,	/* write_ctrlreg, index CR3 */
 	XEN_REQ_BREAKPOINT,	/* software breakpoint (int3) */
 	XEN_REQ_SINGLESTEP,
+	XEN_REQ_DEBUG,		/* debug exception (#DB, ICEBP) */
 };
+
+/* Event types of a debug-exception request (Xen's X86_EVENTTYPE_*). */
+#define XEN_EVENTTYPE_HW_EXCEPTION 3
+#define XEN_EVENTTYPE_PRI_SW_EXCEPTION 5	/* ICEBP */
 
 /* One decoded request: what the backend needs, copied out of the ring. */
 struct xen_req {
@@ -33,7 +38,8 @@ struct xen_req {
 	bool paused;		/* the vCPU waits for our response */
 	uint64_t cr3_old, cr3_new;
 	uint64_t gfn;		/* breakpoint / singlestep: frame of rip */
-	uint32_t insn_len;	/* breakpoint: for re-injection */
+	uint32_t insn_len;	/* breakpoint / ICEBP: for re-injection */
+	uint8_t trap_type;	/* debug: XEN_EVENTTYPE_* */
 	struct hv_regs regs;
 };
 
@@ -57,7 +63,8 @@ int xen_ring_put(struct xen_ring *r, const vm_event_response_t *rsp);
 
 /*
  * Decode rq. -EPROTO: wrong interface version; -ERANGE: vCPU out of range;
- * -ENOTSUP: a reason or control register we never asked for. On any error
+ * -ENOTSUP: a reason or control register we never asked for, or an
+ * instruction length that does not fit the trap type. On any error
  * *out still has vcpu/paused set so the request can be answered.
  */
 int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,
@@ -72,5 +79,13 @@ void xen_ring_response(const vm_event_request_t *rq, vm_event_response_t *rsp);
 /* The response resumes at new_rip (registers otherwise as in rq). */
 void xen_ring_set_rip(const vm_event_request_t *rq, vm_event_response_t *rsp,
 		      uint64_t new_rip);
+
+/*
+ * The response resumes at rq's rip with RFLAGS.RF set: an instruction
+ * breakpoint in a debug register does not fault again on that instruction.
+ */
+void xen_ring_set_rf(const vm_event_request_t *rq, vm_event_response_t *rsp);
+
+#define XEN_RFLAGS_RF (1ull << 16)
 
 #endif

@@ -8,9 +8,14 @@
  *
  *   xenlab_probe --domain NAME|ID --profile P [--cr3 N] [--bp SYMBOL]
  *                [--timeout-ms MS] [--hold-bp] [--hold-pause]
+ *                [--debugreg] [--bp-hits N]
  *
  * --hold-bp leaves the breakpoint set and sleeps, --hold-pause pauses the
  * guest and sleeps (kill tests: the next attach must undo either).
+ * --debugreg places the breakpoint in the debug registers instead of an
+ * int3 (xen_hv_set_bp_mode); --bp-hits N waits for N hits (default 1) and
+ * prints the time per hit (TIME bp_per_hit: event to event, our answer
+ * included).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,8 +33,8 @@
 
 struct opts {
 	const char *domain, *profile, *bp;
-	int cr3, timeout_ms;
-	bool hold, hold_pause;
+	int cr3, timeout_ms, bp_hits;
+	bool hold, hold_pause, debugreg;
 };
 
 static double now_ms(void)
@@ -60,6 +65,12 @@ static int attach(const struct opts *o, struct hv **hv)
 	if (err) {
 		fprintf(stderr, "xenlab_probe: attach %u: %s\n", domid, strerror(-err));
 		return err;
+	}
+	if (o->debugreg) {
+		err = xen_hv_set_bp_mode(*hv, true);
+		printf("BPMODE debugreg: %s\n", err ? strerror(-err) : "ok");
+		if (err)
+			return err;
 	}
 	printf("ATTACH domid=%u vcpus=%u ram=%llu caps=%s\n", domid, (*hv)->nr_vcpus,
 	       (unsigned long long)(*hv)->ram_size,
@@ -143,6 +154,12 @@ static int breakpoint(struct hv *hv, struct vmi *v, const struct opts *o)
 	t0 = now_ms();
 	err = wait_events(hv, HV_EV_BREAKPOINT, 1, o->timeout_ms);
 	printf("TIME bp_wait %.3f\n", now_ms() - t0);
+	if (!err && o->bp_hits > 1) {
+		t0 = now_ms();
+		err = wait_events(hv, HV_EV_BREAKPOINT, o->bp_hits - 1, o->timeout_ms);
+		printf("TIME bp_per_hit %.3f (%d hits)\n",
+		       (now_ms() - t0) / (o->bp_hits - 1), o->bp_hits - 1);
+	}
 	int err2 = hv_clear_bp(hv, va);
 	printf("CLEARBP %s\n", err2 ? strerror(-err2) : "ok");
 	return err ? err : err2;
@@ -208,6 +225,8 @@ int main(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "hold-bp", no_argument, NULL, 'H' },
 		{ "hold-pause", no_argument, NULL, 'P' },
+		{ "debugreg", no_argument, NULL, 'D' },
+		{ "bp-hits", required_argument, NULL, 'n' },
 		{ 0 },
 	};
 	struct opts o = { .timeout_ms = 10000 };
@@ -223,13 +242,15 @@ int main(int argc, char **argv)
 		case 't': o.timeout_ms = atoi(optarg); break;
 		case 'H': o.hold = true; break;
 		case 'P': o.hold_pause = true; break;
+		case 'D': o.debugreg = true; break;
+		case 'n': o.bp_hits = atoi(optarg); break;
 		default: return 2;
 		}
 	}
 	if (!o.domain || !o.profile) {
 		fprintf(stderr, "usage: xenlab_probe --domain NAME|ID --profile P "
 			"[--cr3 N] [--bp SYMBOL] [--timeout-ms MS] [--hold-bp] "
-			"[--hold-pause]\n");
+			"[--hold-pause] [--debugreg] [--bp-hits N]\n");
 		return 2;
 	}
 	return run(&o) ? 1 : 0;
