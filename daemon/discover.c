@@ -19,6 +19,12 @@
 #endif
 
 #define DISCOVER_DOMID_RESERVED 0x7ff0u	/* DOMID_FIRST_RESERVED */
+/*
+ * Rescan this often without an event: xenstore fires nothing when a
+ * domain is renamed (xl rename), and an event lost to a xenstored restart
+ * would otherwise leave a stale guest until the next one.
+ */
+#define DISCOVER_RESCAN_NS (60ull * 1000000000ull)
 
 struct discover {
 #ifdef HAVE_XEN
@@ -29,6 +35,8 @@ struct discover {
 	bool more;		/* the watch has events left to read */
 	bool rescan;		/* asked for (reload) */
 	bool list_failed;	/* last listing failed: logged once */
+	size_t refused;		/* names refused in the last listing */
+	uint64_t next_scan_ns;	/* the periodic rescan */
 };
 
 /* --- the plan ------------------------------------------------------------- */
@@ -282,10 +290,11 @@ size_t discover_apply(struct upcalld *d, const struct discover_dom *alive,
 static void discover_rescan(struct upcalld *d)
 {
 	struct discover *s = d->disc;
-	size_t n = 0, i;
+	size_t n = 0, i, refused = 0;
 	int rc;
 
-	rc = xen_watch_list(s->w, s->xv, DISCOVER_DOMS_MAX, &n, NULL);
+	s->next_scan_ns = upcalld_now_ns() + DISCOVER_RESCAN_NS;
+	rc = xen_watch_list(s->w, s->xv, DISCOVER_DOMS_MAX, &n, &refused);
 	if (rc) {
 		/* keep the guests we have: a failed read is not a departure */
 		if (!s->list_failed)
@@ -295,6 +304,11 @@ static void discover_rescan(struct upcalld *d)
 		return;
 	}
 	s->list_failed = false;
+	if (refused != s->refused)	/* once per change, not per scan */
+		upcalld_log(d, LOG_INFO, "xenstore: %zu domains without a usable "
+			    "name (missing, or not printable ASCII up to %u bytes)",
+			    refused, GUEST_NAME_MAX - 1);
+	s->refused = refused;
 	for (i = 0; i < n; i++) {
 		s->alive[i].domid = s->xv[i].domid;
 		s->alive[i].dying = s->xv[i].dying;
@@ -381,7 +395,7 @@ void discover_tick(struct upcalld *d, bool readable)
 			s->rescan = true;
 		s->more = more;
 	}
-	if (s->rescan) {
+	if (s->rescan || upcalld_now_ns() >= s->next_scan_ns) {
 		s->rescan = false;
 		discover_rescan(d);
 	}

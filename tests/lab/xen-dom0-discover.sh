@@ -84,7 +84,23 @@ while [ $r -le "$ROUNDS" ]; do
 	xl list | grep -q '^domu ' && bad "round $r: domain still listed (a zombie we hold?)"
 	r=$((r + 1))
 done
-upcallctl -s "$SOCK" reload >/dev/null 2>&1
+# Forged xenstore entries: an id the hypervisor does not know, an id that
+# does not parse. A reload rescans; neither may be attached.
+xenstore-write /local/domain/77/name dom77 /local/domain/abc/name domabc
+upcallctl -s "$SOCK" reload >/dev/null 2>&1; sleep 1
+if grep -q 'dom77\|domabc' "$LOGF" || upcallctl -s "$SOCK" guests | grep -q '^dom'; then
+	bad "a forged xenstore entry was attached"
+else ok "forged xenstore entries (no such domain, bad id) ignored"; fi
+xenstore-rm /local/domain/77; xenstore-rm /local/domain/abc
+# A real domain whose name we refuse (a space): not attached, said once.
+if xl create /xen/domu.cfg 'name="dom x"' >$D/xl.out 2>&1; then
+	sleep 2
+	upcallctl -s "$SOCK" guests | grep -q '^dom' && bad "'dom x' attached" ||
+		ok "domain named 'dom x' not attached: $(grep -c 'without a usable name' "$LOGF") notice(s)"
+	xl destroy 'dom x'
+else
+	echo "DISC skip name with a space: xl refused it: $(head -1 $D/xl.out)"
+fi
 kill -0 $UPID 2>/dev/null && ok "upcalld still running" || bad "upcalld died"
 kill $UPID; wait $UPID 2>/dev/null
 echo "--- upcalld log"; cat "$LOGF"
