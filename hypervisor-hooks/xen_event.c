@@ -18,9 +18,6 @@
 #include <syslog.h>
 #include <time.h>
 
-#define X86_TRAP_DB 1
-#define X86_TRAP_INT3 3
-#define X86_EVENTTYPE_SW_EXCEPTION 6
 
 static void notify(struct xen_hv *x)
 {
@@ -233,67 +230,37 @@ static int wait_port(struct xen_hv *x, int timeout_ms)
 	return 0;
 }
 
-/* The action for a breakpoint request, and the response that goes with it. */
-static bool bp_request(struct xen_hv *x, const vm_event_request_t *rq,
-		       const struct xen_req *q, vm_event_response_t *rsp)
+static int read_byte(void *arg, gpa_t gpa, uint8_t *byte)
 {
-	enum xen_bp_action act;
-	uint8_t now = 0;
-	unsigned long gfn = q->gfn;
+	struct xen_hv *x = arg;
 
-	if (x->base.ops->read_phys(&x->base, ((gpa_t)gfn << 12) | (q->regs.rip & 0xfff), &now, 1))
-		now = XEN_INT3;	/* unreadable: assume the guest's own */
-	if (xen_bp_hit(&x->bps, q->regs.rip, now, q->vcpu, x->can_step, &act))
-		return false;	/* stale or forged: resume as is */
-	switch (act) {
-	case XEN_BP_SKIP:
-		xen_ring_set_rip(rq, rsp, q->regs.rip + XEN_NOP5_LEN);
-		return true;
-	case XEN_BP_STEP: {
-		struct xen_bp *b = xen_bp_find(&x->bps, q->regs.rip);
-
-		xen_poke(x, b->gpa, b->orig);
-		rsp->flags |= VM_EVENT_FLAG_TOGGLE_SINGLESTEP;
-		return true;
-	}
-	case XEN_BP_REINJECT:
-		syslog(LOG_NOTICE, "xen: %s: int3 at %#" PRIx64 " is not ours: "
-		       "handed back to the guest", x->base.name, q->regs.rip);
-		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, X86_TRAP_INT3,
-				   X86_EVENTTYPE_SW_EXCEPTION, ~0u, q->insn_len, 0);
-		return false;
-	case XEN_BP_RETRY:
-	case XEN_BP_RESUME_RF:	/* debug-register mode only */
-		syslog(LOG_DEBUG, "xen: %s: stale breakpoint event at %#" PRIx64,
-		       x->base.name, q->regs.rip);
-		return false;
-	}
-	return false;
+	return x->base.ops->read_phys(&x->base, gpa, byte, 1);
 }
 
-/* A debug exception: ours (report, resume past it) or handed back. */
-static bool dbg_request(struct xen_hv *x, const vm_event_request_t *rq,
-			const struct xen_req *q, vm_event_response_t *rsp)
+/* Carry out what xen_evplan decided besides the response. */
+static void plan_do(struct xen_hv *x, const vm_event_request_t *rq,
+		    const struct xen_req *q, const struct xen_evplan *p)
 {
-	enum xen_bp_action act = XEN_BP_REINJECT;
-
-	if (q->trap_type == XEN_EVENTTYPE_HW_EXCEPTION)
-		xen_bp_dbg_hit(&x->bps, q->regs.rip, &act);
-	switch (act) {
-	case XEN_BP_SKIP:
-		xen_ring_set_rip(rq, rsp, q->regs.rip + XEN_NOP5_LEN);
-		return true;
-	case XEN_BP_RESUME_RF:
-		xen_ring_set_rf(rq, rsp);
-		return true;
-	default:
-		syslog(LOG_DEBUG, "xen: %s: debug exception at %#" PRIx64
-		       " is not ours: handed back to the guest", x->base.name,
+	if (p->decode_err)
+		syslog(LOG_WARNING, "xen: %s: dropping vm_event request (reason %u, "
+		       "version %#x, vcpu %u): %s", x->base.name, rq->reason,
+		       rq->version, rq->vcpu_id, strerror(-p->decode_err));
+	if (p->poke)
+		xen_poke(x, p->poke_gpa, p->poke_byte);
+	if (p->inject) {
+		syslog(p->vector == XEN_TRAP_INT3 ? LOG_NOTICE : LOG_DEBUG,
+		       "xen: %s: %s at %#" PRIx64 " is not ours: handed back to the guest",
+		       x->base.name, p->vector == XEN_TRAP_INT3 ? "int3" : "debug exception",
 		       q->regs.rip);
-		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, X86_TRAP_DB,
-				   q->trap_type, ~0u, q->insn_len, 0);
-		return false;
+		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, p->vector, p->type, ~0u,
+				   p->insn_len, 0);
 	}
+	if (!p->decode_err && !p->report && !p->inject &&
+	    (q->kind == XEN_REQ_BREAKPOINT || q->kind == XEN_REQ_DEBUG))
+		syslog(LOG_DEBUG, "xen: %s: stale breakpoint event at %#" PRIx64,
+		       x->base.name, q->regs.rip);
+	if (p->save_state)
+		xen_state_save(x);
 }
 
 /*
@@ -303,32 +270,15 @@ static bool dbg_request(struct xen_hv *x, const vm_event_request_t *rq,
 static bool take_one(struct xen_hv *x, const vm_event_request_t *rq,
 		     struct xen_req *q, vm_event_response_t *rsp)
 {
-	int err = xen_ring_decode(rq, x->base.nr_vcpus, q);
-	bool report = false;
+	const struct xen_evplan_ctx c = {
+		.bps = &x->bps, .nr_vcpus = x->base.nr_vcpus, .cr3_on = x->cr3_on,
+		.can_step = x->can_step, .read_byte = read_byte, .arg = x,
+	};
+	struct xen_evplan p;
 
-	xen_ring_response(rq, rsp);
-	if (err) {
-		syslog(LOG_WARNING, "xen: %s: dropping vm_event request (reason %u, "
-		       "version %#x, vcpu %u): %s", x->base.name, rq->reason,
-		       rq->version, rq->vcpu_id, strerror(-err));
-	} else if (q->kind == XEN_REQ_CR3) {
-		report = x->cr3_on;
-	} else if (q->kind == XEN_REQ_BREAKPOINT) {
-		report = bp_request(x, rq, q, rsp);
-	} else if (q->kind == XEN_REQ_DEBUG) {
-		report = dbg_request(x, rq, q, rsp);
-	} else if (q->kind == XEN_REQ_SINGLESTEP) {
-		unsigned int nbps = x->bps.n;
-		struct xen_bp *b = xen_bp_step_done(&x->bps, q->vcpu);
-
-		if (b)
-			xen_poke(x, b->gpa, XEN_INT3);
-		rsp->flags |= VM_EVENT_FLAG_TOGGLE_SINGLESTEP;
-		/* the file changes only if a cleared one was dropped: no write per step */
-		if (x->bps.n != nbps)
-			xen_state_save(x);
-	}
-	return report;
+	xen_evplan_request(&c, rq, q, rsp, &p);
+	plan_do(x, rq, q, &p);
+	return p.report;
 }
 
 static void fill_event(struct xen_hv *x, struct hv_event *ev)

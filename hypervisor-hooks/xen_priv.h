@@ -14,7 +14,9 @@
 
 #include "xen.h"
 #include "xen_bp.h"
+#include "xen_evplan.h"
 #include "xen_ring.h"
+#include "xen_state.h"
 
 #define XEN_MAP_SLOTS 512u	/* direct-mapped page cache: 2 MiB window */
 #define XEN_DRAIN_MAX 64u	/* requests answered at teardown, at most */
