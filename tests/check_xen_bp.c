@@ -2,7 +2,9 @@
  * check_xen_bp.c - the xen backend's breakpoint bookkeeping (xen_bp.c)
  * without a hypervisor: placement rules (ftrace NOP, single-step, an int3
  * already there), removal while a vCPU steps over it, and breakpoint
- * events that are stale, forged or the guest's own.
+ * events that are stale, forged or the guest's own; debug-register mode:
+ * slot allocation around the guest's own slots, the DR7 bits we own, and
+ * debug exceptions that are ours, the guest's, or for a cleared slot.
  */
 #include <check.h>
 #include <errno.h>
@@ -197,6 +199,165 @@ START_TEST(test_stray_step_done_on_empty_table_is_null)
 }
 END_TEST
 
+/* --- debug-register mode ---------------------------------------------- */
+
+#define KFN 0xffffffff8134a9e0ull
+
+START_TEST(test_dr_add_takes_slots_in_order_until_four)
+{
+	for (unsigned int i = 0; i < XEN_DR_SLOTS; i++) {
+		ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 16 * i, NOP5, 0), 0);
+		ck_assert_int_eq(xen_bp_find(&bps, KFN + 16 * i)->slot, (int)i);
+	}
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 0x100, NOP5, 0), -ENOSPC);
+	ck_assert_uint_eq(bps.n, XEN_DR_SLOTS);
+}
+END_TEST
+
+START_TEST(test_dr_add_skips_slots_the_guest_enables)
+{
+	/* the guest uses DR0 and DR2 itself */
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN, NOP5, 0x5), 0);
+	ck_assert_int_eq(xen_bp_find(&bps, KFN)->slot, 1);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 16, NOP5, 0x5), 0);
+	ck_assert_int_eq(xen_bp_find(&bps, KFN + 16)->slot, 3);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 32, NOP5, 0x5), -ENOSPC);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 32, NOP5, 0xf), -ENOSPC);
+}
+END_TEST
+
+START_TEST(test_dr_add_twice_is_eexist_and_any_code_is_accepted)
+{
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN, PUSH, 0), 0);
+	ck_assert(!xen_bp_find(&bps, KFN)->nop5);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN, PUSH, 0), -EEXIST);
+	/* memory is not touched: an int3 already there is no obstacle */
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 16, INT3, 0), 0);
+}
+END_TEST
+
+START_TEST(test_dr_del_frees_the_slot_for_reuse)
+{
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);
+	xen_bp_add_dr(&bps, KFN + 16, NOP5, 0);
+	ck_assert_int_eq(xen_bp_del_dr(&bps, KFN), 0);
+	ck_assert_int_eq(xen_bp_del_dr(&bps, KFN), -ENOENT);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN + 32, NOP5, 0), 0);
+	ck_assert_int_eq(xen_bp_find(&bps, KFN + 32)->slot, 0);
+}
+END_TEST
+
+START_TEST(test_dr_and_int3_entries_do_not_delete_each_other)
+{
+	bool restore;
+	gpa_t gpa;
+	uint8_t orig;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);
+	xen_bp_add(&bps, 0x3000, 0x3000, NOP5, false);
+	ck_assert_int_eq(xen_bp_del(&bps, KFN, &restore, &gpa, &orig), -ENOENT);
+	ck_assert(!restore);	/* no byte to write back for a debug register */
+	ck_assert_int_eq(xen_bp_del_dr(&bps, 0x3000), -ENOENT);
+	ck_assert_uint_eq(bps.n, 2);
+}
+END_TEST
+
+START_TEST(test_dr7_sets_local_enable_execute_len1_for_our_slots)
+{
+	uint64_t dr[XEN_DR_SLOTS], mask;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0x1);	/* slot 1 */
+	uint64_t val = xen_bp_dr7(&bps, dr, &mask);
+	ck_assert_uint_eq(val, 1ull << 2);	/* L1; R/W1 = LEN1 = 00 */
+	ck_assert_uint_eq(mask, (3ull << 2) | (0xfull << 20));
+	ck_assert_uint_eq(dr[0], 0);
+	ck_assert_uint_eq(dr[1], KFN);
+	ck_assert_uint_eq(dr[2], 0);
+	ck_assert_uint_eq(dr[3], 0);
+}
+END_TEST
+
+START_TEST(test_dr7_of_empty_table_owns_nothing)
+{
+	uint64_t dr[XEN_DR_SLOTS] = { 1, 2, 3, 4 }, mask = ~0ull;
+
+	xen_bp_add(&bps, 0x3000, 0x3000, NOP5, false);	/* an int3: no slot */
+	ck_assert_uint_eq(xen_bp_dr7(&bps, dr, &mask), 0);
+	ck_assert_uint_eq(mask, 0);
+	for (unsigned int i = 0; i < XEN_DR_SLOTS; i++)
+		ck_assert_uint_eq(dr[i], 0);
+}
+END_TEST
+
+START_TEST(test_dr7_busy_sees_local_and_global_enables_only)
+{
+	ck_assert_uint_eq(xen_dr7_busy(0x400), 0);
+	ck_assert_uint_eq(xen_dr7_busy(0x1), 0x1);	/* L0 */
+	ck_assert_uint_eq(xen_dr7_busy(0x8), 0x2);	/* G1 */
+	ck_assert_uint_eq(xen_dr7_busy(0xc0), 0x8);	/* L3 + G3 */
+	/* type/length bits of a disabled slot do not make it busy */
+	ck_assert_uint_eq(xen_dr7_busy(0xffff0000ull | 0x400), 0);
+	ck_assert_uint_eq(xen_dr7_busy(~0ull), 0xf);
+}
+END_TEST
+
+START_TEST(test_dbg_hit_ours_on_nop5_skips_else_resumes_with_rf)
+{
+	enum xen_bp_action act;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);
+	xen_bp_add_dr(&bps, KFN + 16, PUSH, 0);
+	xen_bp_dbg_hit(&bps, KFN, &act);
+	ck_assert_int_eq(act, XEN_BP_SKIP);
+	xen_bp_dbg_hit(&bps, KFN + 16, &act);
+	ck_assert_int_eq(act, XEN_BP_RESUME_RF);
+}
+END_TEST
+
+START_TEST(test_dbg_hit_elsewhere_or_after_clear_is_reinjected)
+{
+	enum xen_bp_action act;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);
+	xen_bp_dbg_hit(&bps, KFN + 1, &act);	/* the guest's own, or a TF step */
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+	xen_bp_del_dr(&bps, KFN);
+	xen_bp_dbg_hit(&bps, KFN, &act);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+}
+END_TEST
+
+START_TEST(test_dbg_hit_at_an_int3_entry_is_not_ours)
+{
+	enum xen_bp_action act;
+
+	xen_bp_add(&bps, 0x3000, 0x3000, NOP5, false);
+	xen_bp_dbg_hit(&bps, 0x3000, &act);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+}
+END_TEST
+
+START_TEST(test_int3_event_at_a_dr_entry_is_not_ours)
+{
+	enum xen_bp_action act;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);
+	ck_assert_int_eq(xen_bp_hit(&bps, KFN, XEN_INT3, 0, false, &act), 0);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);	/* the guest's own int3 */
+	ck_assert_int_eq(xen_bp_hit(&bps, KFN, 0x0f, 0, false, &act), 0);
+	ck_assert_int_eq(act, XEN_BP_RETRY);
+}
+END_TEST
+
+START_TEST(test_dr_table_full_of_int3_entries_is_enospc)
+{
+	for (unsigned int i = 0; i < XEN_BPS_MAX; i++)
+		ck_assert_int_eq(xen_bp_add(&bps, 0x10000 + 16 * i, 0x10000 + 16 * i,
+					    NOP5, false), 0);
+	ck_assert_int_eq(xen_bp_add_dr(&bps, KFN, NOP5, 0), -ENOSPC);
+}
+END_TEST
+
 static Suite *xen_bp_suite(void)
 {
 	Suite *s = suite_create("xen_bp");
@@ -218,6 +379,22 @@ static Suite *xen_bp_suite(void)
 	tcase_add_test(tc, test_hit_while_stepping_is_ebusy);
 	tcase_add_test(tc, test_clear_while_stepping_drops_after_step);
 	tcase_add_test(tc, test_stray_step_done_on_empty_table_is_null);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("debugreg");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_dr_add_takes_slots_in_order_until_four);
+	tcase_add_test(tc, test_dr_add_skips_slots_the_guest_enables);
+	tcase_add_test(tc, test_dr_add_twice_is_eexist_and_any_code_is_accepted);
+	tcase_add_test(tc, test_dr_del_frees_the_slot_for_reuse);
+	tcase_add_test(tc, test_dr_and_int3_entries_do_not_delete_each_other);
+	tcase_add_test(tc, test_dr7_sets_local_enable_execute_len1_for_our_slots);
+	tcase_add_test(tc, test_dr7_of_empty_table_owns_nothing);
+	tcase_add_test(tc, test_dr7_busy_sees_local_and_global_enables_only);
+	tcase_add_test(tc, test_dbg_hit_ours_on_nop5_skips_else_resumes_with_rf);
+	tcase_add_test(tc, test_dbg_hit_elsewhere_or_after_clear_is_reinjected);
+	tcase_add_test(tc, test_dbg_hit_at_an_int3_entry_is_not_ours);
+	tcase_add_test(tc, test_int3_event_at_a_dr_entry_is_not_ours);
+	tcase_add_test(tc, test_dr_table_full_of_int3_entries_is_enospc);
 	suite_add_tcase(s, tc);
 	return s;
 }
