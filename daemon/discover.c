@@ -35,6 +35,7 @@ struct discover {
 	bool more;		/* the watch has events left to read */
 	bool rescan;		/* asked for (reload) */
 	bool list_failed;	/* last listing failed: logged once */
+	bool watch_failed;	/* not polled any more: periodic rescans only */
 	size_t refused;		/* names refused in the last listing */
 	uint64_t next_scan_ns;	/* the periodic rescan */
 };
@@ -369,7 +370,7 @@ void discover_free(struct upcalld *d)
 int discover_fd(const struct upcalld *d)
 {
 #ifdef HAVE_XEN
-	if (d->disc)
+	if (d->disc && !d->disc->watch_failed)
 		return xen_watch_fd(d->disc->w);
 #endif
 	return -1;
@@ -388,11 +389,18 @@ void discover_tick(struct upcalld *d, bool readable)
 	if (!s)
 		return;
 #ifdef HAVE_XEN
-	if (readable || s->more) {
+	if ((readable || s->more) && !s->watch_failed) {
 		bool more = false;
+		int rc = xen_watch_drain(s->w, &more);
 
-		if (xen_watch_drain(s->w, &more) > 0)
-			s->rescan = true;
+		if (rc < 0) {
+			/* a readable fd that never drains would spin the loop */
+			upcalld_log(d, LOG_WARNING, "xenstore watch: %s: domains are "
+				    "rescanned every %llu s only", strerror(-rc),
+				    DISCOVER_RESCAN_NS / 1000000000ull);
+			s->watch_failed = true;
+		}
+		s->rescan |= rc != 0;
 		s->more = more;
 	}
 	if (s->rescan || upcalld_now_ns() >= s->next_scan_ns) {

@@ -123,8 +123,10 @@ int xen_watch_drain(struct xen_watch *w, bool *more)
 	for (i = 0; i < XEN_WATCH_DRAIN_MAX; i++) {
 		char **ev = xs_check_watch(w->xs);
 
+		if (!ev && errno != EAGAIN)
+			return errno ? -errno : -EIO;	/* e.g. xenstored gone */
 		if (!ev)
-			return changed;	/* EAGAIN: drained (or an error: rescan anyway) */
+			return changed;
 		free(ev);
 		changed = 1;
 	}

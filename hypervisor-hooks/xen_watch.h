@@ -48,8 +48,10 @@ int xen_watch_fd(const struct xen_watch *w);
 /*
  * Read the pending watch events without blocking, at most
  * XEN_WATCH_DRAIN_MAX of them. Returns 1 if there was at least one (the
- * domain set may have changed), 0 if none. *more is set when the cap
- * stopped the read: call again soon, as the fd may no longer say so.
+ * domain set may have changed), 0 if none, -errno when the connection
+ * failed (the fd may then stay readable: stop polling it). *more is set
+ * when the cap stopped the read: call again soon, as the fd may no longer
+ * say so.
  * Xenstore fires each watch once when it is set, so the first drain
  * after xen_watch_new() returns 1.
  */

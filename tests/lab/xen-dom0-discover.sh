@@ -84,6 +84,22 @@ while [ $r -le "$ROUNDS" ]; do
 	xl list | grep -q '^domu ' && bad "round $r: domain still listed (a zombie we hold?)"
 	r=$((r + 1))
 done
+# xl rename fires no xenstore watch: a reload (or the periodic rescan)
+# notices it, dropping the old name and attaching the new one.
+if xl create /xen/domu.cfg >$D/xl.out 2>&1; then
+	id=$(xl domid domu)
+	xl rename domu domr
+	upcallctl -s "$SOCK" reload >/dev/null 2>&1; sleep 1
+	grep -q "guest domu (dom $id): domain renamed, dropped" "$LOGF" &&
+		grep -q "guest domr (dom $id): attached" "$LOGF" &&
+		ok "xl rename domu domr + reload: old name dropped, domr (dom $id) attached" ||
+		bad "rename: $(tail -3 "$LOGF" | tr '\n' ' ')"
+	xl destroy domr; sleep 1
+	grep -q "guest domr (dom $id): domain gone, dropped" "$LOGF" &&
+		ok "domr destroyed: dropped" || bad "domr not dropped"
+else
+	bad "xl create for the rename: $(head -1 $D/xl.out)"
+fi
 # Forged xenstore entries: an id the hypervisor does not know, an id that
 # does not parse. A reload rescans; neither may be attached.
 xenstore-write /local/domain/77/name dom77 /local/domain/abc/name domabc
