@@ -14,8 +14,11 @@ static void plan_int3(const struct xen_evplan_ctx *c, const vm_event_request_t *
 {
 	gpa_t gpa = ((gpa_t)q->gfn << 12) | (q->regs.rip & 0xfff);
 	uint8_t now = 0;
-	struct xen_bp *b;
+	struct xen_bp *b = xen_bp_find(c->bps, q->regs.rip);
 
+	/* ours: our own record says where the byte is, not the request's gfn */
+	if (b && b->slot < 0)
+		gpa = b->gpa;
 	if (c->read_byte(c->arg, gpa, &now))
 		now = XEN_INT3;	/* unreadable: assume the guest's own */
 	p->hit_err = xen_bp_hit(c->bps, q->regs.rip, now, q->vcpu, c->can_step, &p->act);

@@ -237,6 +237,61 @@ START_TEST(test_response_without_pause_flag_stays_unpaused)
 }
 END_TEST
 
+START_TEST(test_debug_exception_decodes_type_length_and_frame)
+{
+	vm_event_request_t rq = base_req(VM_EVENT_REASON_DEBUG_EXCEPTION, 1);
+	struct xen_req q;
+
+	rq.u.debug_exception.gfn = 0x1234;
+	rq.u.debug_exception.type = XEN_EVENTTYPE_HW_EXCEPTION;
+	ck_assert_int_eq(xen_ring_decode(&rq, 2, &q), 0);
+	ck_assert_int_eq(q.kind, XEN_REQ_DEBUG);
+	ck_assert_uint_eq(q.gfn, 0x1234);
+	ck_assert_uint_eq(q.trap_type, XEN_EVENTTYPE_HW_EXCEPTION);
+	ck_assert_uint_eq(q.regs.rip, 0xffffffff81234560ull);
+	rq.u.debug_exception.type = XEN_EVENTTYPE_PRI_SW_EXCEPTION;	/* ICEBP */
+	rq.u.debug_exception.insn_length = 1;
+	ck_assert_int_eq(xen_ring_decode(&rq, 2, &q), 0);
+	ck_assert_uint_eq(q.insn_len, 1);
+}
+END_TEST
+
+START_TEST(test_debug_exception_with_mismatched_type_or_length_is_enotsup)
+{
+	vm_event_request_t rq = base_req(VM_EVENT_REASON_DEBUG_EXCEPTION, 0);
+	struct xen_req q;
+	static const struct { uint8_t type; uint32_t len; } bad[] = {
+		{ XEN_EVENTTYPE_HW_EXCEPTION, 1 },	/* a fault has no length */
+		{ XEN_EVENTTYPE_PRI_SW_EXCEPTION, 0 },
+		{ XEN_EVENTTYPE_PRI_SW_EXCEPTION, 15 },
+		{ 6, 1 },				/* int3's type */
+		{ 0xff, 0xffffffffu },
+	};
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rq.u.debug_exception.type = bad[i].type;
+		rq.u.debug_exception.insn_length = bad[i].len;
+		ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), -ENOTSUP);
+		ck_assert(q.paused);	/* still answerable */
+	}
+}
+END_TEST
+
+START_TEST(test_set_rf_keeps_rip_and_registers_and_adds_rf)
+{
+	vm_event_request_t rq = base_req(VM_EVENT_REASON_DEBUG_EXCEPTION, 0);
+	vm_event_response_t rsp;
+
+	rq.data.regs.x86.rflags = 0x202;
+	xen_ring_response(&rq, &rsp);
+	xen_ring_set_rf(&rq, &rsp);
+	ck_assert_uint_eq(rsp.flags, VM_EVENT_FLAG_VCPU_PAUSED | VM_EVENT_FLAG_SET_REGISTERS);
+	ck_assert_uint_eq(rsp.data.regs.x86.rip, 0xffffffff81234560ull);
+	ck_assert_uint_eq(rsp.data.regs.x86.rflags, 0x202 | XEN_RFLAGS_RF);
+	ck_assert_uint_eq(rsp.data.regs.x86.cr3, 0x1234000);
+}
+END_TEST
+
 static Suite *xen_ring_suite(void)
 {
 	Suite *s = suite_create("xen_ring");
@@ -255,6 +310,9 @@ static Suite *xen_ring_suite(void)
 	tcase_add_test(tc, test_full_ring_waits_for_answers);
 	tcase_add_test(tc, test_responses_reach_front_in_order_across_wrap);
 	tcase_add_test(tc, test_response_without_pause_flag_stays_unpaused);
+	tcase_add_test(tc, test_debug_exception_decodes_type_length_and_frame);
+	tcase_add_test(tc, test_debug_exception_with_mismatched_type_or_length_is_enotsup);
+	tcase_add_test(tc, test_set_rf_keeps_rip_and_registers_and_adds_rf);
 	suite_add_tcase(s, tc);
 	return s;
 }
