@@ -42,9 +42,19 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 
 # Xen: only the xen backend includes Xen headers, and only when they exist.
 HAVE_XEN := $(if $(wildcard /usr/include/xenctrl.h),1,)
-XEN_SRCS := $(wildcard hypervisor-hooks/xen*.c)
+XEN_SRCS := $(wildcard hypervisor-hooks/xen*.c hypervisor-hooks/xport_xen.c)
 XEN_LIBS := -lxenctrl -lxenforeignmemory -lxenevtchn -lxenstore -lxenvchan \
             -lxengnttab -lxentoollog
+
+# The agent's Xen vchan (guest-services/agent_xen.c) is built in when the
+# static Xen libraries exist; without them the agent is virtio-serial only.
+AGENT_XEN_A := $(wildcard $(shell $(CC) -print-file-name=libxenvchan.a))
+ifneq ($(AGENT_XEN_A),)
+AGENT_XEN_LIBS := -lxenvchan -lxengnttab -lxenevtchn -lxenstore \
+                  -lxentoolcore -lxentoollog
+$(B)/guest-services/agent_xen.o $(B)/liar/guest-services/agent_xen.o: \
+	ALL_CFLAGS += -DAGENT_HAVE_XEN
+endif
 
 # Program entry points: every other .c in these directories is library code.
 PROG_MAINS := daemon/upcalld.c daemon/upcallctl.c daemon/vmi/vmictl.c \
@@ -110,7 +120,7 @@ $(B)/%: $(B)/daemon/vmi/%.o $(B)/libupcalld.a
 
 # The agent runs inside guests with no libraries: link it statically.
 $(B)/upcalld-agent: $(call obj,$(AGENT_SRCS) $(WIRE_SRCS))
-	$(CC) -static -o $@ $^ -Wl,-Bstatic -lcrypto -lpthread
+	$(CC) -static -o $@ $^ -Wl,-Bstatic $(AGENT_XEN_LIBS) -lcrypto -lpthread
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS) $(CHECK_LIBS)
@@ -137,7 +147,7 @@ $(B)/liar/%.o: %.c
 
 $(B)/guest/upcalld-agent-liar: $(patsubst %.c,$(B)/liar/%.o,$(AGENT_SRCS) $(WIRE_SRCS) \
 				$(wildcard tests/lab/liar/*.c))
-	$(CC) -static -o $@ $^ -Wl,-Bstatic -lcrypto -lpthread
+	$(CC) -static -o $@ $^ -Wl,-Bstatic $(AGENT_XEN_LIBS) -lcrypto -lpthread
 
 $(B)/bench/%: $(B)/bench/%.o $(B)/libupcalld.a
 	$(CC) $(LDFLAGS_H) -o $@ $^ $(LIBS)

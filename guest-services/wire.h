@@ -188,6 +188,19 @@ void wire_key_free(struct wire_key *k);
 /* Read a key file: exactly WIRE_KEY_LEN raw bytes, else -EINVAL. */
 int wire_key_load(const char *path, uint8_t key[WIRE_KEY_LEN]);
 
+/*
+ * The Xen rendezvous, in xenstore below the guest's /local/domain/<id>
+ * (the agent uses these relative paths, which resolve against its own
+ * domain; dom0 prefixes the guest's). The agent serves a libxenvchan ring
+ * under WIRE_XEN_VCHAN_DIR, which the guest may write. dom0 writes the key
+ * as 2 * WIRE_KEY_LEN lowercase hex digits to WIRE_XEN_KEY_NODE, which only
+ * dom0 may write and only dom0 and that guest may read, afresh on every
+ * attach: the agent re-reads it whenever a new dom0 end connects.
+ */
+#define WIRE_XEN_VCHAN_DIR "data/upcalld"
+#define WIRE_XEN_KEY_DIR "upcalld"
+#define WIRE_XEN_KEY_NODE "upcalld/key"
+
 /* HMAC-SHA256 of one domain byte followed by p[0..len). */
 int wire_mac(const struct wire_key *k, char domain, const void *p,
 	     size_t len, uint8_t mac[WIRE_MAC_LEN]);

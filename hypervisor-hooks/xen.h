@@ -34,6 +34,8 @@
 #define UPCALLD_XEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "hv.h"
 
@@ -52,6 +54,15 @@ int xen_hv_new(unsigned int domid, const char *name, const char *state_dir,
 /* Domain id of a guest name, looked up in xenstore. -ENOENT if none. */
 int xen_domid_by_name(const char *name, unsigned int *domid);
 
+/*
+ * The guest's upcall key (wire.h: WIRE_XEN_KEY_NODE), hex-encoded at
+ * /local/domain/<domid>/upcalld/key: owned by dom0, readable by domid
+ * only (no access for other domains), replacing any earlier key. len is
+ * 1..64 bytes. -ENOENT: no such domain; -ENODEV: no xenstore; -EINVAL.
+ */
+int xen_store_put_key(unsigned int domid, const uint8_t *key, size_t len);
+/* Remove /local/domain/<domid>/upcalld; 0 also when it was not there. */
+int xen_store_del_key(unsigned int domid);
 
 /*
  * Choose how breakpoints are placed (default: int3). Only while none is

@@ -4,7 +4,7 @@
  * (daemon/upcall.c) works the same over every hypervisor.
  *
  *   qemu: the unix socket of a virtio-serial chardev (xport_qemu.c)
- *   xen:  a libxenvchan ring found through xenstore (xport_xen.c, later)
+ *   xen:  a libxenvchan ring found through xenstore (xport_xen.c)
  *
  * Like hv.h: a transport embeds struct xport first and fills a const
  * struct xport_ops; callers use the xport_*() wrappers only.
@@ -17,7 +17,8 @@
  * POLLERR) call xport_read() until it returns -EAGAIN; a transport whose
  * fd is a notification channel (vchan's event channel) acknowledges it
  * inside read. Writes that return -EAGAIN are retried after the fd polls
- * writable (POLLOUT) or readable (vchan signals space on the same fd).
+ * writable (POLLOUT) or readable (vchan signals space on the same fd, and
+ * its fd never polls writable, so asking for POLLOUT costs nothing).
  *
  * Ownership: the xport owns its fd; xport_free() closes it. One thread.
  */
@@ -109,5 +110,18 @@ static inline ssize_t xport_write(struct xport *x, const void *buf, size_t len)
  */
 int xport_qemu_new(const char *name, const char *sock_path,
 		   struct xport **out);
+
+/*
+ * xen (built when the Xen headers exist): the vchan the agent in domain
+ * domid serves under /local/domain/<domid>/data/upcalld (wire.h). Connect
+ * returns -EAGAIN while the agent's nodes are absent or stale, -ENODEV
+ * without xenstore (not dom0). The guest writes everything in the ring:
+ * each read or write moves at most 64 KiB; read returns 0 once the agent
+ * closed and nothing is left, write -EPIPE. The caller publishes the key
+ * (xen.h: xen_store_put_key) before the first connect; xport_free()
+ * removes it (/local/domain/<domid>/upcalld). domid 1..0x7fef, else
+ * -EINVAL. Returns 0 and *out, or -errno.
+ */
+int xport_xen_new(const char *name, unsigned int domid, struct xport **out);
 
 #endif
