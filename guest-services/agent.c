@@ -7,6 +7,9 @@
  * can stop it: garbage and forged frames are skipped, a host that goes
  * away only loses the reply in flight (writes poll with a timeout), and a
  * host that comes back is served on the same open port without a restart.
+ * On Xen the agent serves a vchan instead: when dom0's end leaves it
+ * serves a fresh ring, and it takes the key from xenstore again whenever
+ * a new dom0 end connects (every daemon start makes a new key).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@ struct agent {
 	time_t auth_window;
 	int auth_count;
 	bool host_was_gone;
+	bool key_warned;
 };
 
 static bool log_stderr;
@@ -240,28 +244,58 @@ static void nap_ms(int ms)
 	poll(NULL, 0, ms);
 }
 
+/* Take the key for this channel (again); keep the old one on failure. */
+static int load_key(struct agent *a)
+{
+	uint8_t key[WIRE_KEY_LEN];
+	struct wire_key *k = NULL;
+	int ret = agent_key_get(&a->o, &a->chan, key);
+
+	if (ret == 0)
+		ret = wire_key_new(key, &k);
+	explicit_bzero(key, sizeof(key));
+	if (ret < 0) {
+		if (!a->key_warned)
+			agent_log(LOG_WARNING, "no key for %s (%s): %s",
+				  a->chan.path, a->chan.xen ? "xenstore "
+				  WIRE_XEN_KEY_NODE : "key file",
+				  ret == -EINVAL ? "malformed" : strerror(-ret));
+		a->key_warned = true;
+		return ret;
+	}
+	wire_key_free(a->key);
+	a->key = k;
+	a->key_warned = false;
+	return 0;
+}
+
 /* Read what the channel has; false when it must be reopened. */
 static bool pump(struct agent *a)
 {
-	struct pollfd pfd = { .fd = a->chan.fd, .events = POLLIN };
 	size_t room;
 	uint8_t *p;
 	ssize_t n;
 
-	if (poll(&pfd, 1, 1000) <= 0)
-		return true;
-	if (pfd.revents & POLLNVAL)
-		return false;
+	if (agent_chan_new_peer(&a->chan)) {
+		agent_log(LOG_INFO, "dom0 connected to %s", a->chan.path);
+		wire_rx_reset(&a->rx);
+		load_key(a);
+	}
 	p = wire_rx_space(&a->rx, &room);
-	n = read(a->chan.fd, p, room);
+	n = agent_chan_read(&a->chan, p, room);
 	if (n > 0) {
 		if (a->host_was_gone)
 			agent_log(LOG_INFO, "host side connected");
 		a->host_was_gone = false;
 		wire_rx_commit(&a->rx, (size_t)n);
-		handle_requests(a);
+		if (a->key)
+			handle_requests(a);
+		else
+			wire_rx_reset(&a->rx);	/* nothing to verify with */
 		return true;
 	}
+	if (n == -EAGAIN)
+		return agent_chan_wait(&a->chan, 1000) == 0;
 	if (n == 0) {
 		/* host side not connected: virtio-serial polls HUP; nap */
 		if (!a->host_was_gone)
@@ -271,9 +305,8 @@ static bool pump(struct agent *a)
 		nap_ms(50);
 		return true;
 	}
-	if (errno == EAGAIN || errno == EINTR)
-		return true;
-	agent_log(LOG_WARNING, "read %s: %s", a->chan.path, strerror(errno));
+	agent_log(n == -EPIPE ? LOG_INFO : LOG_WARNING, "%s: %s", a->chan.path,
+		  n == -EPIPE && a->chan.xen ? "dom0 left" : strerror((int)-n));
 	return false;
 }
 
@@ -287,8 +320,11 @@ static void run(struct agent *a)
 			if (ret < 0) {
 				if (ret != last_err)
 					agent_log(LOG_WARNING, "waiting for "
-						  "port %s: %s", a->o.device ?
-						  a->o.device : a->o.port_name,
+						  "%s%s: %s", a->o.device ?
+						  a->o.device : a->o.xen ? "" :
+						  a->o.port_name,
+						  agent_chan_may_be_xen(&a->o)
+						  ? " (Xen vchan)" : "",
 						  strerror(-ret));
 				last_err = ret;
 				nap_ms(500);
@@ -297,6 +333,9 @@ static void run(struct agent *a)
 			last_err = 0;
 			wire_rx_reset(&a->rx);
 			agent_log(LOG_INFO, "serving on %s", a->chan.path);
+			/* a file key was read at start; xenstore's may change */
+			if (a->chan.xen || !a->key)
+				load_key(a);
 		}
 		if (!pump(a)) {
 			agent_chan_close(&a->chan);
@@ -308,13 +347,17 @@ static void run(struct agent *a)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: upcalld-agent [--port-name NAME] [--key-file PATH] "
-		"[--device PATH] [--foreground]\n"
+		"[--device PATH] [--xen] [--foreground]\n"
 		"Answers upcalld's queries (processes, open files, modules) "
 		"from /proc.\n"
 		"  --port-name NAME  virtio-serial port (default org.upcalld.0)\n"
-		"  --key-file PATH   32-byte key (default "
-		"/etc/upcalld/agent.key)\n"
+		"  --key-file PATH   32-byte key for the port or device (default "
+		AGENT_KEY_FILE ")\n"
 		"  --device PATH     use this device instead of the port\n"
+		"  --xen             serve a Xen vchan to dom0 (the default on "
+		"Xen when no port\n"
+		"                    exists); the key is then dom0's, from "
+		"xenstore\n"
 		"  --foreground      do not detach; log to stderr\n");
 }
 
@@ -324,6 +367,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "port-name", required_argument, NULL, 'p' },
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "xen", no_argument, NULL, 'x' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -331,18 +375,19 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 	int c;
 
 	o->port_name = "org.upcalld.0";
-	o->key_file = "/etc/upcalld/agent.key";
-	while ((c = getopt_long(argc, argv, "p:k:d:fh", longopts, NULL)) != -1) {
+	o->key_file = AGENT_KEY_FILE;
+	while ((c = getopt_long(argc, argv, "p:k:d:xfh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': o->port_name = optarg; break;
 		case 'k': o->key_file = optarg; break;
 		case 'd': o->device = optarg; break;
+		case 'x': o->xen = true; break;
 		case 'f': o->foreground = true; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (o->xen && o->device)) {
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -386,18 +431,27 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &a.o);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	ret = agent_key_get(&a.o, key);
-	if (ret < 0) {
-		fprintf(stderr, "upcalld-agent: key %s: %s\n", a.o.key_file,
-			ret == -EINVAL ? "not 32 bytes" : strerror(-ret));
-		return 1;
+	/* on Xen the key comes from dom0 once we serve; else it must be here */
+	if (!agent_chan_may_be_xen(&a.o)) {
+		ret = agent_key_get(&a.o, NULL, key);
+		if (ret < 0) {
+			fprintf(stderr, "upcalld-agent: key %s: %s\n",
+				a.o.key_file, ret == -EINVAL ? "not 32 bytes"
+				: strerror(-ret));
+			return 1;
+		}
+		ret = wire_key_new(key, &a.key);
+		explicit_bzero(key, sizeof(key));
+		if (ret < 0) {
+			fprintf(stderr, "upcalld-agent: key: %s\n",
+				strerror(-ret));
+			return 1;
+		}
 	}
-	if (wire_key_new(key, &a.key) < 0 || wire_rx_init(&a.rx) < 0 ||
-	    !(a.frame = malloc(WIRE_FRAME_MAX))) {
+	if (wire_rx_init(&a.rx) < 0 || !(a.frame = malloc(WIRE_FRAME_MAX))) {
 		fprintf(stderr, "upcalld-agent: out of memory\n");
 		return 1;
 	}
-	memset(key, 0, sizeof(key));
 	if (!a.o.foreground && detach() < 0)
 		return 1;
 	agent_log_init(a.o.foreground);

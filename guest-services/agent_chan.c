@@ -8,8 +8,10 @@
  * is non-blocking and writes poll with a timeout) and read returns 0 with
  * POLLHUP set (the main loop then naps instead of spinning).
  *
- * Xen: the channel will be a libxenvchan ring and the key a xenstore node
- * readable by this domain and dom0 only. Both hooks are marked below.
+ * Xen (agent_xen.c): the channel is a libxenvchan ring this agent serves
+ * and the key a xenstore node that dom0 writes and only this domain and
+ * dom0 can read. A virtio port, when there is one, wins: an HVM guest
+ * may have both.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -87,17 +89,39 @@ static int find_port(const char *name, char *path, size_t len)
 	return ret;
 }
 
+bool agent_chan_may_be_xen(const struct agent_opts *o)
+{
+	return !o->device && (o->xen || agent_xen_present());
+}
+
+static int open_xen(struct agent_chan *c)
+{
+	int ret = agent_xen_open(&c->xen, c->path, sizeof(c->path));
+
+	if (ret < 0) {
+		c->xen = NULL;
+		return ret;
+	}
+	c->fd = agent_xen_fd(c->xen);
+	c->tty = false;
+	return 0;
+}
+
 int agent_chan_open(struct agent_chan *c, const struct agent_opts *o)
 {
 	struct termios t;
 	int ret;
 
 	c->fd = -1;
+	c->xen = NULL;
 	if (o->device) {
 		snprintf(c->path, sizeof(c->path), "%s", o->device);
+	} else if (o->xen) {
+		return open_xen(c);
 	} else {
-		/* Xen hook: a vchan ring (server side) opened here instead */
 		ret = find_port(o->port_name, c->path, sizeof(c->path));
+		if (ret == -ENOENT && agent_xen_present())
+			return open_xen(c);
 		if (ret < 0)
 			return ret;
 	}
@@ -114,9 +138,42 @@ int agent_chan_open(struct agent_chan *c, const struct agent_opts *o)
 
 void agent_chan_close(struct agent_chan *c)
 {
-	if (c->fd >= 0)
+	if (c->xen)
+		agent_xen_close(c->xen);	/* owns fd */
+	else if (c->fd >= 0)
 		close(c->fd);
+	c->xen = NULL;
 	c->fd = -1;
+}
+
+ssize_t agent_chan_read(struct agent_chan *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (c->xen)
+		return agent_xen_read(c->xen, buf, len);
+	n = read(c->fd, buf, len);
+	if (n >= 0)
+		return n;
+	return errno == EINTR ? -EAGAIN : -errno;
+}
+
+int agent_chan_wait(struct agent_chan *c, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int n;
+
+	if (c->xen)
+		return agent_xen_wait(c->xen, timeout_ms);
+	n = poll(&pfd, 1, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n > 0 && (pfd.revents & POLLNVAL) ? -EBADF : 0;
+}
+
+bool agent_chan_new_peer(struct agent_chan *c)
+{
+	return c->xen && agent_xen_new_peer(c->xen);
 }
 
 static long long ms_now(void)
@@ -127,12 +184,40 @@ static long long ms_now(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* vchan: write what the ring takes, wait for dom0 to free room. */
+static int write_xen(struct agent_chan *c, const uint8_t *p, size_t len,
+		     long long end)
+{
+	while (len) {
+		ssize_t n = agent_xen_write(c->xen, p, len);
+		long long left;
+		int ret;
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n != -EAGAIN)
+			return (int)n;
+		left = end - ms_now();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ret = agent_xen_wait(c->xen, (int)left);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 int agent_chan_write(struct agent_chan *c, const void *buf, size_t len,
 		     int timeout_ms)
 {
 	const uint8_t *p = buf;
 	long long end = ms_now() + timeout_ms;
 
+	if (c->xen)
+		return write_xen(c, p, len, end);
 	while (len) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 		ssize_t n = write(c->fd, p, len);
@@ -167,13 +252,11 @@ int agent_chan_write(struct agent_chan *c, const void *buf, size_t len,
 	return 0;
 }
 
-int agent_key_get(const struct agent_opts *o, uint8_t key[WIRE_KEY_LEN])
+int agent_key_get(const struct agent_opts *o, const struct agent_chan *c,
+		  uint8_t key[WIRE_KEY_LEN])
 {
-	if (o->key_file)
-		return wire_key_load(o->key_file, key);
-	/*
-	 * Xen hook: read the key from this domain's xenstore node
-	 * (device/upcalld/key, written by dom0, readable by us and dom0).
-	 */
-	return -EOPNOTSUPP;
+	/* a key file cannot match on Xen: dom0 makes a new key per attach */
+	if (c && c->xen)
+		return agent_xen_key(key);
+	return wire_key_load(o->key_file ? o->key_file : AGENT_KEY_FILE, key);
 }
