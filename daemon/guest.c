@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "profcache.h"
 #include "profile.h"
 #include "rule.h"
@@ -121,13 +124,59 @@ static int guest_open_vmi(struct guest *g)
 	return rc;
 }
 
+#ifdef HAVE_XEN
+/*
+ * Xen: a fresh random key per attach, published where only this guest
+ * (and dom0) can read it, then the vchan transport to its agent.
+ */
+static int guest_open_upcall_xen(struct guest *g, uint8_t key[WIRE_KEY_LEN],
+				 struct xport **xp)
+{
+	unsigned int domid = g->conf.domid;
+	int rc = 0;
+
+	if (!domid && g->hv && xen_hv_is(g->hv))
+		domid = xen_hv_domid(g->hv);
+	if (!domid)
+		rc = xen_domid_by_name(g->conf.name, &domid);
+	if (rc) {
+		guest_error(g, "upcall: no Xen domain: %s", strerror(-rc));
+		return rc;
+	}
+	if (RAND_bytes(key, WIRE_KEY_LEN) != 1) {
+		guest_error(g, "upcall key: no random bytes");
+		return -EIO;
+	}
+	rc = xen_store_put_key(domid, key, WIRE_KEY_LEN);
+	if (rc) {
+		guest_error(g, "upcall key to xenstore (domain %u): %s", domid,
+			    strerror(-rc));
+		return rc;
+	}
+	rc = xport_xen_new(g->conf.name, domid, xp);
+	if (rc) {
+		xen_store_del_key(domid);
+		guest_error(g, "upcall channel (vchan of domain %u): %s", domid,
+			    strerror(-rc));
+	}
+	return rc;
+}
+#endif
+
+/* The upcall channel: qemu when the config names one, xen always. */
 static int guest_open_upcall(struct guest *g)
 {
 	struct upcall_cfg uc = { .guest = g->conf.name,
 				 .on_finding = scan_on_upcall_finding, .arg = g };
-	struct xport *xp;
+	struct xport *xp = NULL;
 	int rc;
 
+#ifdef HAVE_XEN
+	if (!strcmp(g->conf.backend, "xen")) {
+		rc = guest_open_upcall_xen(g, uc.key, &xp);
+		goto out_upcall;
+	}
+#endif
 	if (!g->conf.upcall[0])
 		return 0;	/* memory-only guest */
 	rc = wire_key_load(g->conf.key, uc.key);
@@ -136,14 +185,19 @@ static int guest_open_upcall(struct guest *g)
 		return rc;
 	}
 	rc = xport_qemu_new(g->conf.name, g->conf.upcall, &xp);
-	if (!rc)
-		rc = upcall_new(&uc, xp, &g->up);
-	if (rc) {
-		if (!g->up)
-			xport_free(xp);
+	if (rc)
 		guest_error(g, "upcall channel %s: %s", g->conf.upcall, strerror(-rc));
+#ifdef HAVE_XEN
+out_upcall:
+#endif
+	if (!rc) {
+		rc = upcall_new(&uc, xp, &g->up);
+		if (rc) {
+			xport_free(xp);	/* removes a published xen key too */
+			guest_error(g, "upcall client: %s", strerror(-rc));
+		}
 	}
-	memset(uc.key, 0, sizeof(uc.key));
+	OPENSSL_cleanse(uc.key, sizeof(uc.key));
 	return rc;
 }
 
