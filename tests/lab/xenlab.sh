@@ -210,7 +210,7 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 	if [ -f "$BUILD/libupcalld.a" ]; then
 		# shellcheck disable=SC2046
 		gcc -std=gnu11 -O2 -g -I"$ROOT/hypervisor-hooks" -I"$ROOT/daemon/vmi" \
-			-I"$ROOT/daemon" -o "$dir/xenlab_probe" "$HERE/xenlab_probe.c" \
+			-I"$ROOT/daemon" -I"$ROOT/guest-services" -o "$dir/xenlab_probe" "$HERE/xenlab_probe.c" \
 			"$BUILD/libupcalld.a" $(pkg-config --libs yaml-0.1 libbpf json-c \
 			libsystemd openssl libelf) -lm -lxenctrl -lxenforeignmemory \
 			-lxenevtchn -lxenstore -lxenvchan -lxengnttab -lxentoollog ||

@@ -16,6 +16,13 @@
  * int3 (xen_hv_set_bp_mode); --bp-hits N waits for N hits (default 1) and
  * prints the time per hit (TIME bp_per_hit: event to event, our answer
  * included).
+ *
+ *   xenlab_probe --domain NAME|ID --upcall N [--upcall-hold]
+ *
+ * --upcall: no introspection; publish a fresh key in xenstore, connect to
+ * the domU agent's vchan and make N pairs of upcalls, info (the transport)
+ * and process list ("UPCALL ..." and "TIME upcall_* ms" lines). --upcall-hold then keeps the channel
+ * and the key and sleeps (kill tests: the agent must serve a new ring).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,9 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "hv.h"
 #include "lnx.h"
 #include "profile.h"
+#include "upcall.h"
 #include "vmi.h"
 #include "xen.h"
 
@@ -215,6 +225,109 @@ out:
 	return err;
 }
 
+/* ---- --upcall: the vchan transport with a xenstore key ---------------- */
+
+static void upcall_done(void *arg, struct upcall_result *res)
+{
+	*(struct upcall_result **)arg = res;
+}
+
+/* Run the upcall loop until *done or the deadline; false on timeout. */
+static bool upcall_until(struct upcall *u, struct upcall_result **res,
+			 bool want_connect, double end)
+{
+	while (now_ms() < end) {
+		if (want_connect ? upcall_connected(u) : *res != NULL)
+			return true;
+		upcall_poll(&u, 1, 100);
+	}
+	return false;
+}
+
+static int upcall_one(struct upcall *u, unsigned int query, int i,
+		      int timeout_ms)
+{
+	struct upcall_result *res = NULL;
+	struct upcall_query q = { .query = query, .done = upcall_done,
+				  .arg = &res,
+				  .timeout_ns = (uint64_t)timeout_ms * 1000000 };
+	double t0 = now_ms();
+	int err = upcall_submit(u, &q, upcall_now_ns(), NULL);
+
+	if (err)
+		return err;
+	if (!upcall_until(u, &res, false, t0 + timeout_ms + 1000))
+		return -ETIMEDOUT;
+	printf("UPCALL %d %s reason=%s status=%u n=%zu frames=%u bytes=%llu\n",
+	       i, query == WIRE_Q_INFO ? "info" : "procs",
+	       upcall_reason_str(res->reason), res->status, res->nprocs,
+	       res->frames, (unsigned long long)res->body_bytes);
+	printf("TIME upcall_rtt_%s %.3f\n", query == WIRE_Q_INFO ? "info" :
+	       "procs", res->rtt_ns / 1e6);
+	err = res->reason == UPCALL_OK &&
+	      (res->nprocs > 0 || query == WIRE_Q_INFO) ? 0 : -EPROTO;
+	upcall_result_free(res);
+	return err;
+}
+
+static int upcall_probe(const char *domain, int n, bool hold, int timeout_ms)
+{
+	struct upcall_cfg cfg = { .guest = domain };
+	struct upcall *u = NULL;
+	struct xport *xp = NULL;
+	unsigned int domid;
+	char *end;
+	double t0;
+	int err = 0;
+
+	domid = (unsigned int)strtoul(domain, &end, 10);
+	if (*end || end == domain)
+		err = xen_domid_by_name(domain, &domid);
+	if (!err && RAND_bytes(cfg.key, sizeof(cfg.key)) != 1)
+		err = -EIO;
+	t0 = now_ms();
+	if (!err)
+		err = xen_store_put_key(domid, cfg.key, sizeof(cfg.key));
+	printf("UPKEY domid=%u /local/domain/%u/upcalld/key: %s\n", domid,
+	       domid, err ? strerror(-err) : "published");
+	printf("TIME upcall_key %.3f\n", now_ms() - t0);
+	t0 = now_ms();
+	if (!err)
+		err = xport_xen_new(domain, domid, &xp);
+	if (!err)
+		err = upcall_new(&cfg, xp, &u);
+	if (err) {
+		xport_free(xp);
+		goto out;
+	}
+	if (!upcall_until(u, NULL, true, t0 + timeout_ms)) {
+		printf("UPCONNECT failed: %s\n",
+		       strerror(-upcall_stats(u)->last_connect_err));
+		err = -ETIMEDOUT;
+		goto out;
+	}
+	err = upcall_stats(u)->last_connect_err;
+	printf("TIME upcall_connect %.3f (an attempt failed: %s)\n",
+	       now_ms() - t0,
+	       err ? strerror(-err) : "none");
+	err = 0;
+	/* info: the transport's round trip; procs: plus the agent's /proc */
+	for (int i = 0; i < n && !err; i++) {
+		err = upcall_one(u, WIRE_Q_INFO, i, timeout_ms);
+		if (!err)
+			err = upcall_one(u, WIRE_Q_PROCS, i, timeout_ms);
+	}
+	if (!err && hold) {
+		printf("HOLDING upcall\n");
+		fflush(stdout);
+		pause();
+	}
+out:
+	upcall_free(u);		/* closes the vchan, removes the key */
+	printf("UPDONE %s\n", err ? strerror(-err) : "ok");
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -227,10 +340,13 @@ int main(int argc, char **argv)
 		{ "hold-pause", no_argument, NULL, 'P' },
 		{ "debugreg", no_argument, NULL, 'D' },
 		{ "bp-hits", required_argument, NULL, 'n' },
+		{ "upcall", required_argument, NULL, 'U' },
+		{ "upcall-hold", no_argument, NULL, 'K' },
 		{ 0 },
 	};
 	struct opts o = { .timeout_ms = 10000 };
-	int c;
+	int c, upcalls = 0;
+	bool upcall_hold = false;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -244,9 +360,14 @@ int main(int argc, char **argv)
 		case 'P': o.hold_pause = true; break;
 		case 'D': o.debugreg = true; break;
 		case 'n': o.bp_hits = atoi(optarg); break;
+		case 'U': upcalls = atoi(optarg); break;
+		case 'K': upcall_hold = true; break;
 		default: return 2;
 		}
 	}
+	if (o.domain && upcalls > 0)
+		return upcall_probe(o.domain, upcalls, upcall_hold,
+				    o.timeout_ms) ? 1 : 0;
 	if (!o.domain || !o.profile) {
 		fprintf(stderr, "usage: xenlab_probe --domain NAME|ID --profile P "
 			"[--cr3 N] [--bp SYMBOL] [--timeout-ms MS] [--hold-bp] "
