@@ -147,6 +147,7 @@ $(B)/liar/%.o: %.c
 
 $(B)/guest/upcalld-agent-liar: $(patsubst %.c,$(B)/liar/%.o,$(AGENT_SRCS) $(WIRE_SRCS) \
 				$(wildcard tests/lab/liar/*.c))
+	@mkdir -p $(dir $@)
 	$(CC) -static -o $@ $^ -Wl,-Bstatic $(AGENT_XEN_LIBS) -lcrypto -lpthread
 
 $(B)/bench/%: $(B)/bench/%.o $(B)/libupcalld.a
