@@ -244,8 +244,11 @@ static void nap_ms(int ms)
 	poll(NULL, 0, ms);
 }
 
-/* Take the key for this channel (again); keep the old one on failure. */
-static int load_key(struct agent *a)
+/*
+ * Take the key for this channel (again); keep the old one on failure.
+ * quiet: dom0 may not have written one yet (a vchan served at boot).
+ */
+static int load_key(struct agent *a, bool quiet)
 {
 	uint8_t key[WIRE_KEY_LEN];
 	struct wire_key *k = NULL;
@@ -255,12 +258,12 @@ static int load_key(struct agent *a)
 		ret = wire_key_new(key, &k);
 	explicit_bzero(key, sizeof(key));
 	if (ret < 0) {
-		if (!a->key_warned)
+		if (!a->key_warned && !quiet)
 			agent_log(LOG_WARNING, "no key for %s (%s): %s",
 				  a->chan.path, a->chan.xen ? "xenstore "
 				  WIRE_XEN_KEY_NODE : "key file",
 				  ret == -EINVAL ? "malformed" : strerror(-ret));
-		a->key_warned = true;
+		a->key_warned = !quiet;
 		return ret;
 	}
 	wire_key_free(a->key);
@@ -279,7 +282,7 @@ static bool pump(struct agent *a)
 	if (agent_chan_new_peer(&a->chan)) {
 		agent_log(LOG_INFO, "dom0 connected to %s", a->chan.path);
 		wire_rx_reset(&a->rx);
-		load_key(a);
+		load_key(a, false);
 	}
 	p = wire_rx_space(&a->rx, &room);
 	n = agent_chan_read(&a->chan, p, room);
@@ -335,7 +338,7 @@ static void run(struct agent *a)
 			agent_log(LOG_INFO, "serving on %s", a->chan.path);
 			/* a file key was read at start; xenstore's may change */
 			if (a->chan.xen || !a->key)
-				load_key(a);
+				load_key(a, a->chan.xen != NULL);
 		}
 		if (!pump(a)) {
 			agent_chan_close(&a->chan);
