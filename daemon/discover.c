@@ -346,9 +346,9 @@ int discover_new(struct upcalld *d)
 		return rc == -ENOMEM ? rc : 0;
 	}
 	d->disc = s;
+	upcalld_log(d, LOG_INFO, "xenstore: following domains");
 	s->rescan = true;	/* what runs already */
 	discover_tick(d, false);
-	upcalld_log(d, LOG_INFO, "xenstore: following domains");
 	return 0;
 #else
 	upcalld_log(d, prio, "built without Xen: Xen domains are not followed");
