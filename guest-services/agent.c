@@ -39,6 +39,7 @@ struct agent {
 	int auth_count;
 	bool host_was_gone;
 	bool key_warned;
+	time_t key_checked;		/* last re-read after a bad MAC */
 };
 
 static bool log_stderr;
@@ -210,40 +211,6 @@ static void answer_unverified(struct agent *a, const struct wire_rx_event *ev,
 	agent_reply_finish(&r, status);
 }
 
-static void handle_requests(struct agent *a)
-{
-	struct wire_rx_event ev;
-	enum wire_rx_result res;
-
-	while ((res = wire_rx_next(&a->rx, a->key, &ev)) != WIRE_RX_NEED) {
-		if (res == WIRE_RX_FRAME) {
-			if (ev.hdr.type == WIRE_T_REQUEST)
-				answer(a, &ev.hdr, ev.body);
-			continue;
-		}
-		switch (ev.why) {
-		case WIRE_REJ_BAD_MAC:
-			answer_unverified(a, &ev, WIRE_ST_AUTH);
-			break;
-		case WIRE_REJ_VERSION:
-			answer_unverified(a, &ev, WIRE_ST_VERSION);
-			break;
-		case WIRE_REJ_OVERSIZE:
-			answer_unverified(a, &ev, WIRE_ST_BAD_REQUEST);
-			break;
-		default:	/* garbage, cut frames: nothing to answer */
-			break;
-		}
-	}
-}
-
-/* ---- main loop ---------------------------------------------------------- */
-
-static void nap_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
 /*
  * Take the key for this channel (again); keep the old one on failure.
  * quiet: dom0 may not have written one yet (a vchan served at boot).
@@ -270,6 +237,58 @@ static int load_key(struct agent *a, bool quiet)
 	a->key = k;
 	a->key_warned = false;
 	return 0;
+}
+
+/*
+ * vchan: a request that fails verification may mean that a new daemon
+ * (new key) took over the old ring before we noticed the old one leave,
+ * so no new peer was seen: read the key again, at most once a second.
+ */
+static void recheck_key(struct agent *a)
+{
+	time_t now = time(NULL);
+
+	if (!a->chan.xen || now == a->key_checked)
+		return;
+	a->key_checked = now;
+	if (load_key(a, true) == 0)
+		agent_log(LOG_INFO, "request failed verification: key read "
+			  "again from xenstore");
+}
+
+static void handle_requests(struct agent *a)
+{
+	struct wire_rx_event ev;
+	enum wire_rx_result res;
+
+	while ((res = wire_rx_next(&a->rx, a->key, &ev)) != WIRE_RX_NEED) {
+		if (res == WIRE_RX_FRAME) {
+			if (ev.hdr.type == WIRE_T_REQUEST)
+				answer(a, &ev.hdr, ev.body);
+			continue;
+		}
+		switch (ev.why) {
+		case WIRE_REJ_BAD_MAC:
+			recheck_key(a);
+			answer_unverified(a, &ev, WIRE_ST_AUTH);
+			break;
+		case WIRE_REJ_VERSION:
+			answer_unverified(a, &ev, WIRE_ST_VERSION);
+			break;
+		case WIRE_REJ_OVERSIZE:
+			answer_unverified(a, &ev, WIRE_ST_BAD_REQUEST);
+			break;
+		default:	/* garbage, cut frames: nothing to answer */
+			break;
+		}
+	}
+}
+
+/* ---- main loop ---------------------------------------------------------- */
+
+static void nap_ms(int ms)
+{
+	poll(NULL, 0, ms);
 }
 
 /* Read what the channel has; false when it must be reopened. */
