@@ -272,7 +272,7 @@ static int state_read(struct xen_hv *x, struct xen_state *st)
 static void state_recover_dr(struct xen_hv *x, const struct xen_state *st)
 {
 	struct xen_dr_set set = { .recover = true };
-	unsigned int busy;
+	unsigned int disarmed = 0;
 
 	if (x->pv || st->n_dr == 0)
 		return;
@@ -280,9 +280,14 @@ static void state_recover_dr(struct xen_hv *x, const struct xen_state *st)
 		set.slots |= 1u << st->dr[i].slot;
 		set.dr[st->dr[i].slot] = st->dr[i].addr;
 	}
-	if (!xen_dr_apply(x, &set, &busy))
-		syslog(LOG_NOTICE, "xen: %s: disarmed %u debug-register breakpoint(s) "
-		       "left by a killed holder", x->base.name, st->n_dr);
+	if (xen_dr_apply(x, &set, &disarmed))
+		return;
+	if (disarmed)
+		syslog(LOG_NOTICE, "xen: %s: disarmed %d debug-register breakpoint(s) "
+		       "left by a killed holder", x->base.name, __builtin_popcount(disarmed));
+	else
+		syslog(LOG_NOTICE, "xen: %s: the state file's debug registers are no "
+		       "longer armed at its addresses: left alone", x->base.name);
 }
 
 /* Undo what a killed predecessor left: int3 bytes, debug registers, pause. */

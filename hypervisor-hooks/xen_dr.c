@@ -32,18 +32,21 @@ static bool keep_record(uint16_t code)
 }
 
 static void edit_cpu(struct hvm_hw_cpu *c, const struct xen_dr_set *set,
-		     unsigned int *busy)
+		     unsigned int *busy, unsigned int *disarmed)
 {
 	uint64_t *drs[XEN_DR_SLOTS] = { &c->dr0, &c->dr1, &c->dr2, &c->dr3 };
 
-	*busy |= xen_dr7_busy(c->dr7 & ~set->mask);
+	if (!set->recover)
+		*busy |= xen_dr7_busy(c->dr7 & ~set->mask);
 	if (set->recover) {
 		/* only where DRn still holds the address a killed daemon put there */
 		for (unsigned int n = 0; n < XEN_DR_SLOTS; n++) {
-			if (!(set->slots & (1u << n)) || *drs[n] != set->dr[n])
+			if (!(set->slots & (1u << n)) || *drs[n] != set->dr[n] ||
+			    !(c->dr7 & xen_dr7_slot_bits(n) & 0xff))
 				continue;
 			c->dr7 &= ~xen_dr7_slot_bits(n);
 			*drs[n] = 0;
+			*disarmed |= 1u << n;
 		}
 		return;
 	}
@@ -78,7 +81,7 @@ ssize_t xen_dr_ctx_edit(uint8_t *buf, size_t len, const struct xen_dr_set *set,
 			if (d.length != sizeof(c))
 				return -EPROTO;
 			memcpy(&c, buf + in + sizeof(d), sizeof(c));
-			edit_cpu(&c, set, guest_busy);
+			edit_cpu(&c, set, guest_busy, guest_busy);
 			memcpy(buf + in + sizeof(d), &c, sizeof(c));
 			ncpu++;
 		}
@@ -94,8 +97,9 @@ ssize_t xen_dr_ctx_edit(uint8_t *buf, size_t len, const struct xen_dr_set *set,
 }
 
 /*
- * Read (and with set->write, rewrite) every vCPU's debug registers with
- * the domain paused. *guest_busy: the slots the guest enables itself.
+ * Read (and with set->write, or set->recover when a slot was disarmed,
+ * rewrite) every vCPU's debug registers with the domain paused.
+ * *guest_busy as xen_dr_ctx_edit says.
  */
 int xen_dr_apply(struct xen_hv *x, const struct xen_dr_set *set,
 		 unsigned int *guest_busy)
@@ -126,7 +130,7 @@ int xen_dr_apply(struct xen_hv *x, const struct xen_dr_set *set,
 		syslog(LOG_ERR, "xen: %s: HVM context not understood: %s",
 		       x->base.name, strerror((int)-n));
 		err = (int)n;
-	} else if ((set->write || set->recover) &&
+	} else if ((set->write || (set->recover && *guest_busy)) &&
 		   xc_domain_hvm_setcontext(x->xch, x->domid, buf, (uint32_t)n)) {
 		err = -errno;
 		syslog(LOG_ERR, "xen: %s: setting debug registers: %s",

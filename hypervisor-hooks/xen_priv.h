@@ -88,7 +88,8 @@ int xen_state_save(struct xen_hv *x);
  * the new length; -EPROTO for a malformed blob (no header first, a record
  * past the end, a CPU record of the wrong size, no END), -ENOENT when it
  * has no CPU record, -E2BIG past XEN_DR_CTX_RECORDS_MAX records.
- * *guest_busy: slots some vCPU's DR7 enables outside set->mask.
+ * *guest_busy: slots some vCPU's DR7 enables outside set->mask; with
+ * set->recover instead the slots disarmed on some vCPU.
  */
 ssize_t xen_dr_ctx_edit(uint8_t *buf, size_t len, const struct xen_dr_set *set,
 			unsigned int *guest_busy);

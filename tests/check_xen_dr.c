@@ -142,10 +142,27 @@ START_TEST(test_recover_disarms_only_where_the_address_is_still_ours)
 	put_cpu(1, 0xbeef000, 0x401);	/* the guest re-used DR0 since */
 	put(0, 0, NULL, 0);
 	ck_assert_int_gt(xen_dr_ctx_edit(blob, len, &set, &busy), 0);
+	ck_assert_uint_eq(busy, 0x1);	/* disarmed slot 0 somewhere */
 	ck_assert_uint_eq(cpu_at(cpu0).dr0, 0);
 	ck_assert_uint_eq(cpu_at(cpu0).dr7, 0x400);
 	ck_assert_uint_eq(cpu_at(cpu1).dr0, 0xbeef000);
 	ck_assert_uint_eq(cpu_at(cpu1).dr7, 0x401);
+}
+END_TEST
+
+START_TEST(test_recover_of_a_disabled_slot_disarms_nothing)
+{
+	struct xen_dr_set set = { .recover = true, .slots = 1, .dr = { KFN } };
+	unsigned int busy = 99;
+	size_t cpu0 = rec_len(sizeof(struct hvm_save_header));
+
+	len = 0;
+	put(1, 0, &(struct hvm_save_header){ .magic = HVM_FILE_MAGIC }, sizeof(struct hvm_save_header));
+	put_cpu(0, KFN, 0x400);	/* address still there, the guest disabled it */
+	put(0, 0, NULL, 0);
+	ck_assert_int_gt(xen_dr_ctx_edit(blob, len, &set, &busy), 0);
+	ck_assert_uint_eq(busy, 0);
+	ck_assert_uint_eq(cpu_at(cpu0).dr0, KFN);
 }
 END_TEST
 
@@ -234,6 +251,7 @@ static Suite *xen_dr_suite(void)
 	tcase_add_test(tc, test_guest_slots_are_reported_busy_and_kept);
 	tcase_add_test(tc, test_probe_without_write_changes_no_register);
 	tcase_add_test(tc, test_recover_disarms_only_where_the_address_is_still_ours);
+	tcase_add_test(tc, test_recover_of_a_disabled_slot_disarms_nothing);
 	tcase_add_test(tc, test_blob_without_header_first_is_eproto);
 	tcase_add_test(tc, test_record_past_the_end_is_eproto);
 	tcase_add_test(tc, test_cpu_record_of_wrong_size_is_eproto);

@@ -8,14 +8,15 @@
  *
  *   xenlab_probe --domain NAME|ID --profile P [--cr3 N] [--bp SYMBOL]
  *                [--timeout-ms MS] [--hold-bp] [--hold-pause]
- *                [--debugreg] [--bp-hits N]
+ *                [--debugreg] [--bp-hits N] [--log]
  *
  * --hold-bp leaves the breakpoint set and sleeps, --hold-pause pauses the
  * guest and sleeps (kill tests: the next attach must undo either).
  * --debugreg places the breakpoint in the debug registers instead of an
  * int3 (xen_hv_set_bp_mode); --bp-hits N waits for N hits (default 1) and
  * prints the time per hit (TIME bp_per_hit: event to event, our answer
- * included).
+ * included). --log copies the backend's syslog messages to stderr (what
+ * the attach recovered from a state file, requests it dropped).
  *
  *   xenlab_probe --domain NAME|ID --upcall N [--upcall-hold]
  *
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +46,7 @@
 struct opts {
 	const char *domain, *profile, *bp;
 	int cr3, timeout_ms, bp_hits;
-	bool hold, hold_pause, debugreg;
+	bool hold, hold_pause, debugreg, log;
 };
 
 static double now_ms(void)
@@ -71,6 +73,8 @@ static int attach(const struct opts *o, struct hv **hv)
 			return err;
 		}
 	}
+	if (o->log)
+		openlog("xenlab_probe", LOG_PERROR, LOG_USER);
 	err = xen_hv_new(domid, o->domain, "/run", hv);
 	if (err) {
 		fprintf(stderr, "xenlab_probe: attach %u: %s\n", domid, strerror(-err));
@@ -340,6 +344,7 @@ int main(int argc, char **argv)
 		{ "hold-pause", no_argument, NULL, 'P' },
 		{ "debugreg", no_argument, NULL, 'D' },
 		{ "bp-hits", required_argument, NULL, 'n' },
+		{ "log", no_argument, NULL, 'L' },
 		{ "upcall", required_argument, NULL, 'U' },
 		{ "upcall-hold", no_argument, NULL, 'K' },
 		{ 0 },
@@ -360,6 +365,7 @@ int main(int argc, char **argv)
 		case 'P': o.hold_pause = true; break;
 		case 'D': o.debugreg = true; break;
 		case 'n': o.bp_hits = atoi(optarg); break;
+		case 'L': o.log = true; break;
 		case 'U': upcalls = atoi(optarg); break;
 		case 'K': upcall_hold = true; break;
 		default: return 2;
@@ -371,7 +377,7 @@ int main(int argc, char **argv)
 	if (!o.domain || !o.profile) {
 		fprintf(stderr, "usage: xenlab_probe --domain NAME|ID --profile P "
 			"[--cr3 N] [--bp SYMBOL] [--timeout-ms MS] [--hold-bp] "
-			"[--hold-pause] [--debugreg] [--bp-hits N]\n");
+			"[--hold-pause] [--debugreg] [--bp-hits N] [--log]\n");
 		return 2;
 	}
 	return run(&o) ? 1 : 0;
