@@ -18,7 +18,6 @@
 #include <syslog.h>
 #include <time.h>
 
-
 static void notify(struct xen_hv *x)
 {
 	xenevtchn_notify(x->xce, x->port);
@@ -162,6 +161,32 @@ int xen_set_bp(struct hv *hv, gva_t addr)
 	return 0;
 }
 
+/*
+ * Debug-register mode. If the vCPUs cannot be rewritten the breakpoint
+ * stays armed, so it stays in the table (same slot) and the state file.
+ */
+static int clear_bp_dr(struct xen_hv *x, gva_t addr)
+{
+	static const uint8_t nop5[XEN_NOP5_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	static const uint8_t other[XEN_NOP5_LEN] = { 0 };
+	struct xen_bp *b = xen_bp_find(&x->bps, addr);
+	unsigned int slot;
+	bool was_nop5;
+	int err;
+
+	if (!b || b->slot < 0)
+		return -ENOENT;
+	slot = (unsigned int)b->slot;
+	was_nop5 = b->nop5;
+	xen_bp_del_dr(&x->bps, addr);
+	err = xen_dr_sync(x);
+	if (err && err != -ENODEV)
+		xen_bp_add_dr(&x->bps, addr, was_nop5 ? nop5 : other,
+			      0xfu & ~(1u << slot));
+	xen_state_save(x);
+	return err == -ENODEV ? 0 : err;	/* a dead guest has no DR to fear */
+}
+
 int xen_clear_bp(struct hv *hv, gva_t addr)
 {
 	struct xen_hv *x = xen_of(hv);
@@ -170,13 +195,8 @@ int xen_clear_bp(struct hv *hv, gva_t addr)
 	uint8_t orig;
 	int err;
 
-	if (x->bp_dr) {
-		err = xen_bp_del_dr(&x->bps, addr);
-		if (!err)
-			err = xen_dr_sync(x);
-		xen_state_save(x);
-		return err == -ENODEV ? 0 : err;
-	}
+	if (x->bp_dr)
+		return clear_bp_dr(x, addr);
 	err = xen_bp_del(&x->bps, addr, &restore, &gpa, &orig);
 	if (err)
 		return err;

@@ -155,9 +155,11 @@ static int breakpoint(struct hv *hv, struct vmi *v, const struct opts *o)
 		fprintf(stderr, "xenlab_probe: no symbol %s\n", o->bp);
 		return err;
 	}
+	t0 = now_ms();
 	err = hv_set_bp(hv, va);
 	printf("SETBP %s %#llx: %s\n", o->bp, (unsigned long long)va,
 	       err ? strerror(-err) : "ok");
+	printf("TIME setbp %.3f\n", now_ms() - t0);
 	if (err)
 		return err;
 	if (o->hold) {
