@@ -4,11 +4,33 @@
 # shell, so it reports on hvc0, which xenconsoled logs in dom0
 # (/var/log/xen/console/guest-domu.log):
 #   "GT-XEN dev <ls /dev/xen>"         the Xen devices (modules from /init)
+#   "GT-LIAR victim PID COMM"          upcalld.xenlab=liar only: a process
+#   "GT-LIAR agent ARGS"               the lying agent leaves out of its
+#   "GT-LIAR agent exited STATUS: ..." answers (it is in memory and /proc)
 #   "GT-PS-BEGIN <uptime> <n>" / "GT pid ppid uid comm" / "GT-PS-END"
 #                                       its process list every 2 s (gtps)
 # gtps (tests/lab/guest/gtps.c) does that in one process: a shell loop
 # forking per /proc entry never finished a snapshot under nested TCG.
+# The agent logs to /tmp/agent.log, not the console: a line of its own in
+# the middle of a snapshot would cut a process out of the ground truth.
 mkdir -p /proc/xen 2>/dev/null
 grep -qw xenfs /proc/filesystems && mount -t xenfs xenfs /proc/xen
 echo "GT-XEN dev $(ls /dev/xen 2>&1 | tr '\n' ' ')" >/dev/console
+
+if grep -qw 'upcalld.xenlab=liar' /proc/cmdline; then
+	victim=$(labproc -d -n labvictim)
+	echo "GT-LIAR victim $victim labvictim" >/dev/console
+	# the agent's Xen transport is its default when no virtio port exists;
+	# an explicit option wins where the agent has one
+	args=
+	agent=/usr/bin/upcalld-agent-liar
+	help=$($agent --help 2>&1)
+	case $help in *--xen*) args=--xen ;; esac
+	echo "GT-LIAR agent $args --omit-pid $victim" >/dev/console
+	(
+		# shellcheck disable=SC2086
+		$agent $args --foreground --omit-pid "$victim" >/tmp/agent.log 2>&1
+		echo "GT-LIAR agent exited $?: $(tail -n 3 /tmp/agent.log | tr '\n' ' ')" >/dev/console
+	) &
+fi
 exec gtps -i 2 >/dev/console 2>&1

@@ -5,18 +5,23 @@
 # with the lab's guest initramfs. Reuses tests/lab/lab.sh's kernel cache.
 #
 #   xenlab.sh fetch [-q]          Xen debs + dom0 modules into $CACHE/xen (once)
-#   xenlab.sh start NAME [--mem 1024M] [--agent]   boot Xen + dom0; KEY=VALUE
+#   xenlab.sh start NAME [--mem 1024M] [--agent] [--liar]
+#                                 boot Xen + dom0; prints KEY=VALUE lines
 #   xenlab.sh run NAME CMD...     run CMD in dom0 (exit status is CMD's)
 #   xenlab.sh stop NAME | list
 #   xenlab.sh smoke [NAME [BP]]   boot, run xen-dom0-smoke.sh [BP] in dom0, stop
+#   xenlab.sh daemon [NAME]       boot (--liar), run xen-dom0-daemon.sh, stop
+#   xenlab.sh check               smoke, then daemon; "xen: N passed, N failed"
 #
 # dom0 I/O: Xen owns com1 (QEMU's first serial, logged to console.log: Xen's
 # and the kernels' messages). dom0 drives the second 16550 (ttyS1) itself:
 # it carries tests/lab/init's ground-truth framing, reached on gt.sock.
 # In dom0: /xen/vmlinuz, /xen/domu.img (lab guest initramfs + agent),
 # /xen/domu.cfg (PVH, name "domu"), /xen/kernel.prof, build programs in
-# /usr/bin (upcalld, vmictl, ... when built), the agent's key /xen/domu.key.
-# "xl create /xen/domu.cfg" starts the guest.
+# /usr/bin (upcalld, vmictl, ... when built), the agent's key /xen/domu.key,
+# the project's rules in /xen/rules, the lab's in /xen/lab-rules.yaml.
+# "xl create /xen/domu.cfg" starts the guest. --liar: the domU runs the
+# lying agent hiding a process (tests/lab/xen-domu-gt.sh).
 #
 # start prints NAME DIR GT QMP CONSOLE PID ABI BOOT_MS (QEMU start to a
 # working dom0 shell).
@@ -218,6 +223,10 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 		copy_elf "$dir/xenlab_probe" "$st" usr/bin/xenlab_probe
 	fi
 	install -m 0755 "$HERE/xen-dom0-smoke.sh" "$st/xen/smoke.sh"
+	install -m 0755 "$HERE/xen-dom0-daemon.sh" "$st/xen/daemon.sh"
+	mkdir -p "$st/xen/rules"
+	cp "$ROOT"/rules/*.yaml "$st/xen/rules/"
+	cp "$HERE/xen-lab-rules.yaml" "$st/xen/lab-rules.yaml"
 	cp "$d/vmlinuz" "$st/xen/vmlinuz"
 	[ -f "$d/kernel.prof" ] && cp "$d/kernel.prof" "$st/xen/"
 	cp "$d/System.map" "$st/xen/"
@@ -277,6 +286,7 @@ cmd_start() {
 		case $1 in
 		--mem) mem=${2:?}; shift ;;
 		--agent) agent=1 ;;
+		--liar) extra="$extra upcalld.xenlab=liar" ;;
 		*) die "start: unknown option $1" ;;
 		esac
 		shift
@@ -341,17 +351,68 @@ cmd_run() {
 	gt_exec "$dir/gt.sock" "$*" "$(( ${UPCALLD_LAB_RUN_TIMEOUT:-120} * 1000 ))"
 }
 
+# Boot lab $1 with start options $3, run dom0 command $2 (its output is the
+# scenario's), stop the lab whatever happens. On a failure the tail of the
+# machine's console (Xen, dom0's kernel) follows; the dom0 scripts print
+# their own logs (daemon, domU console).
+run_scenario() {	# $1 name, $2 dom0 command, $3 start options, $4 what
+	local name=$1 cmd=$2 opts=$3 what=$4 out rc t0
+	t0=$(now_ms)
+	# shellcheck disable=SC2064
+	trap "cmd_stop '$name'" EXIT
+	trap 'exit 130' INT TERM HUP
+	# shellcheck disable=SC2086
+	if ! out=$(cmd_start "$name" $opts); then
+		echo "xenlab: $what: the lab did not boot"
+		trap - EXIT; cmd_stop "$name"; return 1
+	fi
+	printf '%s\n' "$out" | grep BOOT_MS
+	UPCALLD_LAB_RUN_TIMEOUT=${UPCALLD_XENLAB_RUN_TIMEOUT:-900} cmd_run "$name" "$cmd"; rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "--- $RUN/xen-$name/console.log (tail)"
+		tail -n 25 "$RUN/xen-$name/console.log" | cut -c1-200
+	fi
+	trap - EXIT INT TERM HUP
+	cmd_stop "$name"
+	echo "xenlab: $what $([ "$rc" = 0 ] && echo passed || echo FAILED) in $(( ($(now_ms) - t0) / 1000 )) s"
+	return "$rc"
+}
+
 # The whole smoke test: boot, run xen-dom0-smoke.sh in dom0, stop.
 cmd_smoke() {
-	local name=${1:-smoke} bp=${2:-} out rc t0
+	local name=${1:-smoke} bp=${2:-}
 	[[ $bp =~ ^[A-Za-z0-9_]*$ ]] || die "smoke: bad symbol '$bp'"
+	valid_name "$name" || die "smoke: bad name '$name'"
+	(run_scenario "$name" "sh /xen/smoke.sh $bp" "" smoke)
+}
+
+# The daemon scenario: boot with the lying agent in the domU, run
+# xen-dom0-daemon.sh in dom0, stop.
+cmd_daemon() {
+	local name=${1:-daemon}
+	valid_name "$name" || die "daemon: bad name '$name'"
+	(run_scenario "$name" "sh /xen/daemon.sh" --liar daemon)
+}
+
+# make check / make check-xen: smoke, then the daemon scenario, one lab at
+# a time, names of this run only; the run dirs of passing labs are removed.
+cmd_check() {
+	local pass=0 failed="" t rc name t0
 	t0=$(now_ms)
-	out=$(cmd_start "$name") || die "smoke: the lab did not boot"
-	printf '%s\n' "$out" | grep BOOT_MS
-	UPCALLD_LAB_RUN_TIMEOUT=600 cmd_run "$name" "sh /xen/smoke.sh $bp"; rc=$?
-	cmd_stop "$name"
-	echo "xenlab: smoke $([ $rc = 0 ] && echo passed || echo FAILED) in $(( ($(now_ms) - t0) / 1000 )) s"
-	return $rc
+	(cmd_fetch -q) || { echo "xen: 0 passed, 1 failed"; echo "failing: fetch"; return 1; }
+	for t in smoke daemon; do
+		name=chk$$-$t
+		echo "== xenlab.sh $t"
+		"cmd_$t" "$name"; rc=$?
+		if [ "$rc" = 0 ]; then
+			pass=$((pass + 1)); rm -rf "${RUN:?}/xen-$name"
+		else
+			failed="$failed $t"
+			echo "xenlab: logs kept in $RUN/xen-$name"
+		fi
+	done
+	echo "xen: $pass passed, $(echo "$failed" | wc -w) failed ($(( ($(now_ms) - t0) / 1000 )) s)"
+	[ -z "$failed" ] || { echo "failing:$failed"; return 1; }
 }
 
 cmd_stop() {
@@ -376,6 +437,8 @@ start) shift; cmd_start "$@" ;;
 run) shift; cmd_run "$@" ;;
 stop) shift; cmd_stop "$@" ;;
 smoke) shift; cmd_smoke "$@" ;;
+daemon) shift; cmd_daemon "$@" ;;
+check) shift; cmd_check "$@" ;;
 list) cmd_list ;;
-*) sed -n '2,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+*) sed -n '2,25s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

@@ -1,0 +1,265 @@
+#!/bin/sh
+# xen-dom0-daemon.sh - the Xen lab's daemon scenario, run in dom0
+# (xenlab.sh daemon): the real upcalld watches the PVH domU, whose agent is
+# the lying one (tests/lab/xen-domu-gt.sh with upcalld.xenlab=liar: it
+# leaves the process "labvictim" out of its answers). Prints
+# "XEN ok|FAIL|skip what" lines; exit 1 on a FAIL.
+#
+#   upcalld started first, then "xl create": the daemon finds the domU in
+#   xenstore (config glob "domu*") and attaches it; its process list from
+#   memory equals the domU's ground truth (gtps on its console); CR3-write
+#   events arrive; a syscall breakpoint (debug registers) fires on execve;
+#   an upcall over vchan gets the agent's answer; the hidden process is
+#   reported; "xl destroy" makes the daemon drop the guest and it keeps
+#   answering; no breakpoint state file is left.
+#
+# Steps whose piece is not in the build are skipped with a reason:
+# discovery (no xenstore watch in upcalld: it is then started after
+# "xl create" with --guest domu), debug-register breakpoints (the config
+# refuses "breakpoints: debugreg": the syscall rules are switched off, as
+# int3 oopses the domU under nested TCG), the vchan transport.
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
+LOG=/var/log/xen/console/guest-domu.log
+W=/run/lab
+CONF=$W/upcalld.yaml
+DLOG=$W/upcalld.log
+ALERTS=$W/alerts.json
+SOCK=$W/upcalld.sock
+STATE=/run/upcalld
+fail=0
+up() { cut -d' ' -f1 /proc/uptime; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+at() { awk -v a="$T0" -v b="$(up)" 'BEGIN { printf "%5.1f", b - a }'; }
+ok() { echo "XEN ok [$(at)] $*"; }
+bad() { echo "XEN FAIL [$(at)] $*"; fail=1; }
+skip() { echo "XEN skip [$(at)] $*"; }
+ctl() { timeout 60 upcallctl -s "$SOCK" "$@"; }
+# one number of the (single) guest in "upcallctl --json guests"
+gstat() { ctl --json guests 2>/dev/null | sed -n "s/.*\"$1\": *\([0-9-]*\).*/\1/p" | head -n1; }
+# wait up to $1 tenths of a second for command $2...
+waitfor() {
+	n=$1; shift; i=0
+	while [ $i -lt "$n" ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done
+	"$@"
+}
+snapshots() { grep -c '^GT-PS-END' "$LOG" 2>/dev/null; }
+alive() {	# the domU still produces snapshots
+	n1=$(snapshots); sleep 6; n2=$(snapshots)
+	[ "$n2" -gt "$n1" ] && ok "domU alive $1 ($n1 -> $n2 snapshots in 6 s)" ||
+		bad "domU stalled $1"
+}
+last_gt() {	# the last complete snapshot: "pid comm" lines
+	awk '/^GT-PS-BEGIN/ { n = 0; delete l; go = 1; next }
+	     /^GT-PS-END/ { if (go) { out = ""; for (i = 0; i < n; i++) out = out l[i] "\n"; keep = out }; go = 0; next }
+	     go && $1 == "GT" { c = $5; for (i = 6; i <= NF; i++) c = c " " $i;
+	                        if (c ~ /^kworker\//) sub(/-.*/, "", c)
+	                        l[n++] = $2 " " substr(c, 1, 15) }
+	     END { printf "%s", keep }' "$LOG" | tr -d '\r'
+}
+minus() { awk 'NR == FNR { s[$0] = 1; next } !($0 in s)' "$2" "$1"; }
+both() { awk 'NR == FNR { s[$0] = 1; next } ($0 in s)' "$2" "$1"; }
+show_logs() {
+	echo "--- upcalld log (tail)"; tail -n 40 "$DLOG" 2>/dev/null
+	echo "--- domU console (tail, no snapshots)"
+	grep -av '^GT \|^GT-PS' "$LOG" 2>/dev/null | tail -n 30
+	echo "--- alerts (tail)"; tail -n 5 "$ALERTS" 2>/dev/null | cut -c1-400
+}
+finish() {
+	if [ -n "${dpid:-}" ] && kill -0 "$dpid" 2>/dev/null; then
+		kill "$dpid"; i=0
+		while [ $i -lt 100 ] && kill -0 "$dpid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+		kill -0 "$dpid" 2>/dev/null && { bad "upcalld ignores SIGTERM"; kill -9 "$dpid"; }
+	fi
+	xl list domu >/dev/null 2>&1 && xl destroy domu
+	[ $fail = 0 ] || show_logs
+	echo "XEN total $(ms "$T0" "$(up)") ms"
+	exit $fail
+}
+T0=$(up)
+
+# --- configuration ---------------------------------------------------------------
+rm -rf "$W"; mkdir -p "$W/rules" "$W/keys" "$W/profiles"
+cp /xen/rules/*.yaml "$W/rules/"
+cp /xen/lab-rules.yaml "$W/rules/90-xenlab.yaml"
+cp /xen/kernel.prof "$W/profiles/"
+cp /xen/domu.key "$W/keys/domu.key"; chmod 600 "$W/keys/domu.key"
+conf() {	# $1: extra guest keys
+	cat >"$CONF" <<EOF
+guests:
+  - match: "domu*"
+    backend: xen
+    profiles: $W/profiles
+    key_dir: $W/keys
+    upcall_timeout: 10s
+$1
+rules:
+  - $W/rules
+outputs:
+  json:
+    path: $ALERTS
+control_socket: $SOCK
+rate_limit:
+  rate: unlimited
+  dedup: 0s
+watchdog: false
+EOF
+}
+conf "    breakpoints: debugreg"
+if upcalld -c "$CONF" --check >$W/check.out 2>&1; then
+	BP=1
+else
+	BP=0
+	skip "syscall breakpoint (no 'breakpoints: debugreg' in this upcalld: $(head -n1 $W/check.out))"
+	# int3 oopses the domU under nested TCG: no breakpoint rules at all
+	awk '/^- rule:/ { sub(/^- rule: */, ""); name = $0 }
+	     /^  trigger:/ && /syscall|breakpoint/ { print "- rule: " name; print "  enabled: false" }' \
+		"$W"/rules/*.yaml >"$W/rules/99-no-bp.yaml"
+	conf ""
+fi
+upcalld -c "$CONF" --check >$W/check.out 2>&1 || { cat $W/check.out; bad "config"; finish; }
+ok "config: $(cat $W/check.out)"
+DISCOVER=0; grep -q introduceDomain /usr/bin/upcalld && DISCOVER=1
+VCHAN=0; grep -q 'data/upcalld' /usr/bin/upcalld && VCHAN=1
+
+start_daemon() {
+	upcalld -c "$CONF" -v "$@" >"$DLOG" 2>&1 &
+	dpid=$!
+	waitfor 300 ctl status >/dev/null 2>&1 || { bad "upcalld does not answer"; finish; }
+}
+attached() { grep -q 'domu.*attached' "$DLOG" && ctl guests 2>/dev/null | grep -q '^domu '; }
+
+# --- attach ----------------------------------------------------------------------
+if [ $DISCOVER = 1 ]; then
+	t=$(up); start_daemon
+	ok "upcalld up in $(ms "$t" "$(up)") ms, no guest yet: $(ctl guests | grep -c '^domu ') listed"
+fi
+t1=$(up)
+xl create /xen/domu.cfg >$W/xl.out 2>&1 || { cat $W/xl.out; bad "xl create"; finish; }
+t2=$(up)
+domid=$(xl domid domu)
+ok "xl create (domid $domid) in $(ms "$t1" "$t2") ms"
+if [ $DISCOVER = 1 ]; then
+	if waitfor 1200 attached; then
+		ok "discovered and attached in $(ms "$t2" "$(up)") ms after xl create: $(grep -m1 'domu.*attached' "$DLOG")"
+	else
+		bad "domU not attached 120 s after xl create"; finish
+	fi
+else
+	skip "discovery (no xenstore watch in this upcalld): started after xl create with --guest domu"
+	t=$(up); start_daemon --guest domu
+	waitfor 600 attached || { bad "domU not attached"; finish; }
+	ok "attached in $(ms "$t" "$(up)") ms: $(grep -m1 'domu.*attached' "$DLOG")"
+fi
+d=$(gstat domid)
+if [ -n "$d" ]; then
+	[ "$d" = "$domid" ] && ok "upcallctl guests: domu domid $d" || bad "upcallctl guests domid $d, xl says $domid"
+fi
+ctl guests
+
+# --- the domU's ground truth --------------------------------------------------
+waitfor 1800 grep -q '^GT-PS-END' "$LOG" || { bad "no ground truth from the domU in 180 s"; finish; }
+ok "domU boot to first ground truth $(ms "$t2" "$(up)") ms"
+grep -a '^GT-XEN' "$LOG" | head -n1
+grep -a '^GT-LIAR' "$LOG"
+victim=$(sed -n 's/^GT-LIAR victim \([0-9][0-9]*\) .*/\1/p' "$LOG" | head -n1)
+[ -n "$victim" ] || bad "the domU started no victim (upcalld.xenlab=liar?)"
+
+# --- processes from memory ----------------------------------------------------
+last_gt >$W/gt1
+n1=$(snapshots)
+t=$(up)
+ctl ps domu >$W/ps.out 2>&1 || { cat $W/ps.out; bad "upcallctl ps domu"; }
+ok "upcallctl ps domu (memory) in $(ms "$t" "$(up)") ms"
+t=$(up)
+waitfor 300 test "$(snapshots)" -gt "$n1" || echo "XEN note: no new snapshot in $(ms "$t" "$(up)") ms"
+last_gt >$W/gt2
+awk 'NR > 1 { c = $4; for (i = 5; i <= NF; i++) c = c " " $i; print $1 " " c }' $W/ps.out >$W/mem
+both $W/gt1 $W/gt2 >$W/stable
+missing=$(minus $W/stable $W/mem)
+extra=$(minus $W/mem $W/gt1 | while read -r p c; do grep -q "^$p " $W/gt2 || echo "$p $c,"; done | tr '\n' ' ')
+ns=$(wc -l <$W/stable); nm=$(wc -l <$W/mem)
+if [ "$ns" -gt 20 ] && [ -z "$missing" ]; then
+	ok "ps from memory has all $ns stable ground-truth processes ($nm listed)"
+else
+	bad "memory vs ground truth: $ns stable, missing from memory: $missing"
+fi
+[ -z "$extra" ] && ok "no process in memory unknown to the domU" ||
+	echo "XEN note: in memory only (transient?): $extra"
+[ -n "$victim" ] && grep -q "^$victim labvictim\$" $W/mem && ok "victim $victim labvictim is in memory"
+
+# --- CR3 events: the lab's CR3 rule on for 5 s (a reload), then off ---------------
+cr3_rule() {	# $1 true|false
+	printf -- '- rule: Xen lab CR3 write\n  enabled: %s\n' "$1" >"$W/rules/95-cr3.yaml"
+	ctl reload >$W/reload.out 2>&1 || { cat $W/reload.out; bad "reload (CR3 rule $1)"; }
+}
+e0=$(gstat events)
+cr3_rule true
+e1=$(gstat events); sleep 5; e2=$(gstat events)
+cr3_rule false
+sleep 1; e3=$(gstat events); sleep 3; e4=$(gstat events)
+[ "${e2:-0}" -gt "${e1:-0}" ] && ok "CR3-write events: $e1 -> $e2 in 5 s (before the rule: $e0)" ||
+	bad "no CR3-write events: $e1 -> $e2"
+[ "$((e4 - e3))" -lt "$(((e2 - e1) / 4 + 10))" ] && ok "CR3 rule off again: $e3 -> $e4 in 3 s" ||
+	bad "CR3 events still on after the reload: $e3 -> $e4 in 3 s"
+
+# --- syscall breakpoint ---------------------------------------------------------
+if [ $BP = 1 ]; then
+	if waitfor 900 grep -q 'Xen lab syscall breakpoint' "$ALERTS"; then
+		ok "syscall breakpoint: $(grep -m1 'Xen lab syscall breakpoint' "$ALERTS" |
+			sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
+	else
+		bad "no execve breakpoint alert in 90 s (breakpoints $(gstat breakpoints))"
+	fi
+	alive "with the breakpoints set"
+	grep -aq 'Oops\|invalid opcode\|int3:' "$LOG" && bad "domU oops: $(grep -am1 'RIP: ' "$LOG")"
+fi
+
+# --- upcall over vchan, the hidden process ---------------------------------------
+ctl check domu >$W/check1.out 2>&1
+t=$(up)
+hidden() { grep 'Hidden or phantom process' "$ALERTS" 2>/dev/null | grep '"hidden"' | grep -q "labvictim"; }
+if waitfor "$([ $VCHAN = 1 ] && echo 1200 || echo 100)" hidden; then
+	ok "hidden process reported $(ms "$t" "$(up)") ms after 'upcallctl check': $(grep -m1 'labvictim' "$ALERTS" |
+		sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
+	grep 'labvictim' "$ALERTS" | grep -q "\"pid\":$victim[,}]" && ok "the alert names pid $victim" ||
+		bad "the alert does not name pid $victim"
+	hid=1
+else
+	hid=0
+fi
+u=$(gstat upcalls); f=$(gstat upcall_failures)
+if [ "${u:-0}" -gt 0 ] && [ "${f:-1}" = 0 ]; then
+	ok "upcalls over vchan: $u, failures 0"
+	ctl ps domu --guest >$W/psg.out 2>&1
+	ng=$(($(wc -l <$W/psg.out) - 1))
+	grep -q "labvictim" $W/psg.out && bad "the lying agent's answer names labvictim" ||
+		ok "the agent's answer: $ng processes, labvictim not among them"
+elif [ $VCHAN = 0 ]; then
+	skip "upcall over vchan (no Xen transport in this upcalld: upcalls $u, failures $f)"
+else
+	bad "upcalls $u, failures $f: $(grep -a 'GT-LIAR agent exited' "$LOG")"
+fi
+[ $hid = 0 ] && { [ $VCHAN = 1 ] && bad "hidden process not reported in 120 s" ||
+	skip "hidden process (needs the upcall)"; }
+
+# --- xl destroy -------------------------------------------------------------------
+t=$(up)
+xl destroy domu && ok "xl destroy" || bad "xl destroy"
+if [ $DISCOVER = 1 ]; then
+	dropped() { grep -q 'domu.*dropped' "$DLOG" && ! ctl guests 2>/dev/null | grep -q '^domu '; }
+	waitfor 300 dropped && ok "dropped $(ms "$t" "$(up)") ms after xl destroy: $(grep -m1 'domu.*dropped' "$DLOG")" ||
+		bad "the daemon still lists domu 30 s after xl destroy"
+else
+	skip "drop on destroy (no discovery)"
+fi
+kill -0 "$dpid" 2>/dev/null && ctl status >/dev/null 2>&1 && ok "upcalld still runs and answers status" ||
+	bad "upcalld died or stopped answering after the destroy"
+ls $STATE/xen-dom*.bps 2>/dev/null && bad "breakpoint state file left after the drop"
+kill "$dpid"; i=0
+while [ $i -lt 100 ] && kill -0 "$dpid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 "$dpid" 2>/dev/null && bad "upcalld still runs 10 s after SIGTERM" || {
+	wait "$dpid"; rc=$?
+	[ $rc = 0 ] && ok "upcalld stopped (exit 0)" || bad "upcalld exit $rc"
+}
+ls $STATE/xen-dom*.bps 2>/dev/null && bad "breakpoint state file left"
+finish
