@@ -31,25 +31,25 @@ static bool keep_record(uint16_t code)
 	       code == CODE_END;
 }
 
+/* *out: the guest's busy slots, or with set->recover the slots disarmed */
 static void edit_cpu(struct hvm_hw_cpu *c, const struct xen_dr_set *set,
-		     unsigned int *busy, unsigned int *disarmed)
+		     unsigned int *out)
 {
 	uint64_t *drs[XEN_DR_SLOTS] = { &c->dr0, &c->dr1, &c->dr2, &c->dr3 };
 
-	if (!set->recover)
-		*busy |= xen_dr7_busy(c->dr7 & ~set->mask);
 	if (set->recover) {
-		/* only where DRn still holds the address a killed daemon put there */
+		/* only where DRn is enabled and still holds the address left there */
 		for (unsigned int n = 0; n < XEN_DR_SLOTS; n++) {
 			if (!(set->slots & (1u << n)) || *drs[n] != set->dr[n] ||
 			    !(c->dr7 & xen_dr7_slot_bits(n) & 0xff))
 				continue;
 			c->dr7 &= ~xen_dr7_slot_bits(n);
 			*drs[n] = 0;
-			*disarmed |= 1u << n;
+			*out |= 1u << n;
 		}
 		return;
 	}
+	*out |= xen_dr7_busy(c->dr7 & ~set->mask);
 	if (!set->write)
 		return;
 	for (unsigned int n = 0; n < XEN_DR_SLOTS; n++)
@@ -81,7 +81,7 @@ ssize_t xen_dr_ctx_edit(uint8_t *buf, size_t len, const struct xen_dr_set *set,
 			if (d.length != sizeof(c))
 				return -EPROTO;
 			memcpy(&c, buf + in + sizeof(d), sizeof(c));
-			edit_cpu(&c, set, guest_busy, guest_busy);
+			edit_cpu(&c, set, guest_busy);
 			memcpy(buf + in + sizeof(d), &c, sizeof(c));
 			ncpu++;
 		}
