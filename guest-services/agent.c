@@ -229,7 +229,9 @@ static int load_key(struct agent *a, bool quiet)
 			agent_log(LOG_WARNING, "no key for %s (%s): %s",
 				  a->chan.path, a->chan.xen ? "xenstore "
 				  WIRE_XEN_KEY_NODE : "key file",
-				  ret == -EINVAL ? "malformed" : strerror(-ret));
+				  ret == -EINVAL ? "malformed" : ret == -EPERM ?
+				  "writable by a domain other than dom0, refused" :
+				  strerror(-ret));
 		a->key_warned = !quiet;
 		return ret;
 	}

@@ -104,7 +104,11 @@ ssize_t agent_xen_write(struct agent_xen *x, const void *buf, size_t len);
 /* Wait up to timeout_ms for an event and take it: 0 or -errno. */
 int agent_xen_wait(struct agent_xen *x, int timeout_ms);
 bool agent_xen_new_peer(struct agent_xen *x);
-/* This domain's key from xenstore: 0, -ENOENT, -EINVAL (not 64 hex). */
+/*
+ * This domain's key from xenstore: 0, -ENOENT (not written yet), -EINVAL
+ * (not 64 hex digits), -EPERM (a domain other than dom0 owns the node or
+ * may write it: not dom0's key, refused).
+ */
 int agent_xen_key(uint8_t key[WIRE_KEY_LEN]);
 
 /*

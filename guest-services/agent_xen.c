@@ -89,6 +89,7 @@ int agent_xen_open(struct agent_xen **out, char *desc, size_t len)
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
+	errno = 0;	/* server_init may fail without setting it */
 	x->vc = libxenvchan_server_init(NULL, 0, path, RING_FROM_DOM0,
 					RING_TO_DOM0);
 	if (!x->vc) {
@@ -197,29 +198,75 @@ static int hex_digit(char c)
 	return -1;
 }
 
+/*
+ * Whether the key node is as dom0 writes it (xen_store_put_key): owned by
+ * dom0 and writable by no other domain. A node anyone else could have
+ * written (a toolstack that leaves /local/domain/<id> to the guest) may
+ * hold a key planted inside this guest: using it would let that writer
+ * decide which requests we verify, so it is refused, not trusted.
+ */
+static bool key_node_trusted(const struct xs_permissions *p, unsigned int n)
+{
+	if (n == 0 || p[0].id != 0 || (p[0].perms & XS_PERM_WRITE))
+		return false;	/* p[0]: owner, and everyone else's access */
+	for (unsigned int i = 1; i < n; i++)
+		if (p[i].id != 0 && (p[i].perms & XS_PERM_WRITE))
+			return false;
+	return true;
+}
+
+/* 2 * WIRE_KEY_LEN hex digits to key; on -EINVAL key holds nothing. */
+static int key_decode(const char *s, unsigned int len, uint8_t key[WIRE_KEY_LEN])
+{
+	if (len != 2 * WIRE_KEY_LEN)
+		return -EINVAL;
+	for (unsigned int i = 0; i < WIRE_KEY_LEN; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			explicit_bzero(key, WIRE_KEY_LEN);
+			return -EINVAL;
+		}
+		key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The key node's value once its permissions say dom0 wrote it. */
+static char *key_read(struct xs_handle *xs, unsigned int *len)
+{
+	struct xs_permissions *perms;
+	unsigned int n = 0;
+	bool trusted;
+
+	perms = xs_get_permissions(xs, XBT_NULL, WIRE_XEN_KEY_NODE, &n);
+	if (!perms)
+		return NULL;	/* errno: ENOENT until dom0 wrote it */
+	trusted = key_node_trusted(perms, n);
+	free(perms);
+	if (!trusted) {
+		errno = EPERM;
+		return NULL;
+	}
+	return xs_read(xs, XBT_NULL, WIRE_XEN_KEY_NODE, len);
+}
+
 int agent_xen_key(uint8_t key[WIRE_KEY_LEN])
 {
 	struct xs_handle *xs = xs_open(0);
 	unsigned int len = 0;
-	int ret = 0;
+	int ret;
 	char *s;
 
 	if (!xs)
 		return -ENODEV;
-	s = xs_read(xs, XBT_NULL, WIRE_XEN_KEY_NODE, &len);
+	errno = 0;
+	s = key_read(xs, &len);
+	ret = s ? 0 : errno == EPERM ? -EPERM : -ENOENT;
 	xs_close(xs);
 	if (!s)
-		return -ENOENT;
-	if (len != 2 * WIRE_KEY_LEN)
-		ret = -EINVAL;
-	for (unsigned int i = 0; !ret && i < WIRE_KEY_LEN; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			ret = -EINVAL;
-		else
-			key[i] = (uint8_t)(hi << 4 | lo);
-	}
+		return ret;
+	ret = key_decode(s, len, key);
 	explicit_bzero(s, len);
 	free(s);
 	return ret;
