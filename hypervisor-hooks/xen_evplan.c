@@ -8,6 +8,17 @@
 
 #include <string.h>
 
+/* Hand the trap back to the guest as it would have had it without us. */
+static void plan_reinject(const struct xen_req *q, uint8_t vector, uint8_t type,
+			  struct xen_evplan *p)
+{
+	p->act = XEN_BP_REINJECT;
+	p->inject = true;
+	p->vector = vector;
+	p->type = type;
+	p->insn_len = q->insn_len;
+}
+
 static void plan_int3(const struct xen_evplan_ctx *c, const vm_event_request_t *rq,
 		      const struct xen_req *q, vm_event_response_t *rsp,
 		      struct xen_evplan *p)
@@ -16,6 +27,11 @@ static void plan_int3(const struct xen_evplan_ctx *c, const vm_event_request_t *
 	uint8_t now = 0;
 	struct xen_bp *b = xen_bp_find(c->bps, q->regs.rip);
 
+	/* ours is a lone cc at its address: a prefixed int3 is the guest's */
+	if (q->insn_len != 1) {
+		plan_reinject(q, XEN_TRAP_INT3, XEN_EVENTTYPE_SW_EXCEPTION, p);
+		return;
+	}
 	/* ours: our own record says where the byte is, not the request's gfn */
 	if (b && b->slot < 0)
 		gpa = b->gpa;
@@ -38,10 +54,7 @@ static void plan_int3(const struct xen_evplan_ctx *c, const vm_event_request_t *
 		p->report = true;
 		break;
 	case XEN_BP_REINJECT:
-		p->inject = true;
-		p->vector = XEN_TRAP_INT3;
-		p->type = XEN_EVENTTYPE_SW_EXCEPTION;
-		p->insn_len = q->insn_len;
+		plan_reinject(q, XEN_TRAP_INT3, XEN_EVENTTYPE_SW_EXCEPTION, p);
 		break;
 	case XEN_BP_RETRY:
 	case XEN_BP_RESUME_RF:
@@ -63,10 +76,7 @@ static void plan_debug(const struct xen_evplan_ctx *c, const vm_event_request_t 
 		xen_ring_set_rf(rq, rsp);
 		p->report = true;
 	} else {
-		p->inject = true;
-		p->vector = XEN_TRAP_DB;
-		p->type = q->trap_type;
-		p->insn_len = q->insn_len;
+		plan_reinject(q, XEN_TRAP_DB, q->trap_type, p);
 	}
 }
 

@@ -88,8 +88,12 @@ int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,
 		out->kind = XEN_REQ_BREAKPOINT;
 		out->gfn = rq->u.software_breakpoint.gfn;
 		out->insn_len = rq->u.software_breakpoint.insn_length;
-		/* int3 is one byte; anything else is not an int3 we know */
-		if (out->insn_len != 1)
+		/*
+		 * int3 is cc, but a guest may put prefixes before it (66 cc):
+		 * such a trap must still go back to the guest with its length,
+		 * or the vCPU re-executes it and traps again, forever.
+		 */
+		if (out->insn_len < 1 || out->insn_len > XEN_INSN_LEN_MAX)
 			return -ENOTSUP;
 		break;
 	case VM_EVENT_REASON_SINGLESTEP:
@@ -101,9 +105,10 @@ int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,
 		out->gfn = rq->u.debug_exception.gfn;
 		out->insn_len = rq->u.debug_exception.insn_length;
 		out->trap_type = rq->u.debug_exception.type;
-		/* a #DB has no instruction; ICEBP (f1) is one byte */
+		/* a #DB has no instruction; ICEBP is f1, maybe prefixed */
 		if (!(out->trap_type == XEN_EVENTTYPE_HW_EXCEPTION && out->insn_len == 0) &&
-		    !(out->trap_type == XEN_EVENTTYPE_PRI_SW_EXCEPTION && out->insn_len == 1))
+		    !(out->trap_type == XEN_EVENTTYPE_PRI_SW_EXCEPTION &&
+		      out->insn_len >= 1 && out->insn_len <= XEN_INSN_LEN_MAX))
 			return -ENOTSUP;
 		break;
 	default:

@@ -27,6 +27,9 @@ enum xen_req_kind {
 	XEN_REQ_DEBUG,		/* debug exception (#DB, ICEBP) */
 };
 
+/* The longest x86 instruction: an int3 or ICEBP with every prefix. */
+#define XEN_INSN_LEN_MAX 15u
+
 /* Event types of a debug-exception request (Xen's X86_EVENTTYPE_*). */
 #define XEN_EVENTTYPE_HW_EXCEPTION 3
 #define XEN_EVENTTYPE_PRI_SW_EXCEPTION 5	/* ICEBP */
@@ -64,7 +67,8 @@ int xen_ring_put(struct xen_ring *r, const vm_event_response_t *rsp);
 /*
  * Decode rq. -EPROTO: wrong interface version; -ERANGE: vCPU out of range;
  * -ENOTSUP: a reason or control register we never asked for, or an
- * instruction length that does not fit the trap type. On any error
+ * instruction length that does not fit the trap type (int3 and ICEBP:
+ * 1..XEN_INSN_LEN_MAX, prefixes included; #DB: 0). On any error
  * *out still has vcpu/paused set so the request can be answered.
  */
 int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,

@@ -310,6 +310,55 @@ START_TEST(test_icebp_at_our_address_is_still_the_guests)
 }
 END_TEST
 
+START_TEST(test_prefixed_int3_goes_back_to_the_guest_with_its_length)
+{
+	vm_event_request_t rq = int3_req(0, KFN + 0x40, 2);
+
+	xen_bp_add(&bps, KFN, KFN_GPA, NOP5, false);
+	rq.u.software_breakpoint.insn_length = 2;	/* 66 cc, from user space */
+	plan(&rq);
+	ck_assert_int_eq(p.decode_err, 0);
+	ck_assert(!p.report);
+	ck_assert(p.inject);	/* answered plainly, it would trap again forever */
+	ck_assert_uint_eq(p.vector, XEN_TRAP_INT3);
+	ck_assert_uint_eq(p.type, XEN_EVENTTYPE_SW_EXCEPTION);
+	ck_assert_uint_eq(p.insn_len, 2);
+	ck_assert(!(rsp.flags & VM_EVENT_FLAG_SET_REGISTERS));
+}
+END_TEST
+
+START_TEST(test_prefixed_int3_at_our_address_is_not_taken_for_ours)
+{
+	vm_event_request_t rq = int3_req(1, KFN, 2);
+
+	xen_bp_add(&bps, KFN, KFN_GPA, NOP5, false);
+	ram[KFN_GPA] = XEN_INT3;
+	rq.u.software_breakpoint.insn_length = 4;	/* ours is a lone cc */
+	plan(&rq);
+	ck_assert(!p.report);
+	ck_assert(p.inject);
+	ck_assert_uint_eq(p.insn_len, 4);
+	ck_assert(!p.poke);
+	ck_assert(!(rsp.flags & (VM_EVENT_FLAG_SET_REGISTERS |
+				 VM_EVENT_FLAG_TOGGLE_SINGLESTEP)));
+	ck_assert_uint_eq(bps.n, 1);
+	ck_assert_ptr_nonnull(xen_bp_find(&bps, KFN));
+}
+END_TEST
+
+START_TEST(test_prefixed_icebp_goes_back_to_the_guest_with_its_length)
+{
+	vm_event_request_t rq = db_req(0, KFN + 8, XEN_EVENTTYPE_PRI_SW_EXCEPTION, 3);
+
+	plan(&rq);
+	ck_assert_int_eq(p.decode_err, 0);
+	ck_assert(p.inject);
+	ck_assert_uint_eq(p.vector, XEN_TRAP_DB);
+	ck_assert_uint_eq(p.type, XEN_EVENTTYPE_PRI_SW_EXCEPTION);
+	ck_assert_uint_eq(p.insn_len, 3);
+}
+END_TEST
+
 START_TEST(test_debug_exception_with_impossible_length_is_dropped)
 {
 	vm_event_request_t rq = db_req(0, KFN, XEN_EVENTTYPE_HW_EXCEPTION, 3);
@@ -419,6 +468,9 @@ static Suite *xen_evplan_suite(void)
 	tcase_add_test(tc, test_our_debug_exception_skips_nop5_or_sets_rf);
 	tcase_add_test(tc, test_foreign_or_stale_debug_exception_is_reinjected_as_hw_db);
 	tcase_add_test(tc, test_icebp_at_our_address_is_still_the_guests);
+	tcase_add_test(tc, test_prefixed_int3_goes_back_to_the_guest_with_its_length);
+	tcase_add_test(tc, test_prefixed_int3_at_our_address_is_not_taken_for_ours);
+	tcase_add_test(tc, test_prefixed_icebp_goes_back_to_the_guest_with_its_length);
 	tcase_add_test(tc, test_debug_exception_with_impossible_length_is_dropped);
 	tcase_add_test(tc, test_stray_singlestep_only_turns_stepping_off);
 	tcase_add_test(tc, test_step_end_after_clear_drops_the_entry_and_saves_state);

@@ -140,7 +140,7 @@ START_TEST(test_vcpu_out_of_range_is_erange)
 }
 END_TEST
 
-START_TEST(test_breakpoint_with_odd_insn_length_is_enotsup)
+START_TEST(test_breakpoint_length_0_or_past_15_is_enotsup_prefixed_decodes)
 {
 	vm_event_request_t rq = base_req(VM_EVENT_REASON_SOFTWARE_BREAKPOINT, 0);
 	struct xen_req q;
@@ -150,7 +150,17 @@ START_TEST(test_breakpoint_with_odd_insn_length_is_enotsup)
 	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), 0);
 	ck_assert_int_eq(q.kind, XEN_REQ_BREAKPOINT);
 	ck_assert_uint_eq(q.gfn, 0x1234);
-	rq.u.software_breakpoint.insn_length = 2;	/* int 3 as "cd 03" */
+	/* "66 cc", or cc behind 14 prefixes: the guest's, to be handed back */
+	rq.u.software_breakpoint.insn_length = 2;
+	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), 0);
+	ck_assert_uint_eq(q.insn_len, 2);
+	rq.u.software_breakpoint.insn_length = XEN_INSN_LEN_MAX;
+	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), 0);
+	rq.u.software_breakpoint.insn_length = 0;
+	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), -ENOTSUP);
+	rq.u.software_breakpoint.insn_length = XEN_INSN_LEN_MAX + 1;
+	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), -ENOTSUP);
+	rq.u.software_breakpoint.insn_length = 0xffffffffu;
 	ck_assert_int_eq(xen_ring_decode(&rq, 1, &q), -ENOTSUP);
 }
 END_TEST
@@ -253,6 +263,9 @@ START_TEST(test_debug_exception_decodes_type_length_and_frame)
 	rq.u.debug_exception.insn_length = 1;
 	ck_assert_int_eq(xen_ring_decode(&rq, 2, &q), 0);
 	ck_assert_uint_eq(q.insn_len, 1);
+	rq.u.debug_exception.insn_length = 3;	/* 67 66 f1: prefixed ICEBP */
+	ck_assert_int_eq(xen_ring_decode(&rq, 2, &q), 0);
+	ck_assert_uint_eq(q.insn_len, 3);
 }
 END_TEST
 
@@ -263,7 +276,7 @@ START_TEST(test_debug_exception_with_mismatched_type_or_length_is_enotsup)
 	static const struct { uint8_t type; uint32_t len; } bad[] = {
 		{ XEN_EVENTTYPE_HW_EXCEPTION, 1 },	/* a fault has no length */
 		{ XEN_EVENTTYPE_PRI_SW_EXCEPTION, 0 },
-		{ XEN_EVENTTYPE_PRI_SW_EXCEPTION, 15 },
+		{ XEN_EVENTTYPE_PRI_SW_EXCEPTION, XEN_INSN_LEN_MAX + 1 },
 		{ 6, 1 },				/* int3's type */
 		{ 0xff, 0xffffffffu },
 	};
@@ -304,7 +317,7 @@ static Suite *xen_ring_suite(void)
 	tcase_add_test(tc, test_unknown_reason_is_enotsup);
 	tcase_add_test(tc, test_ctrlreg_other_than_cr3_is_enotsup);
 	tcase_add_test(tc, test_vcpu_out_of_range_is_erange);
-	tcase_add_test(tc, test_breakpoint_with_odd_insn_length_is_enotsup);
+	tcase_add_test(tc, test_breakpoint_length_0_or_past_15_is_enotsup_prefixed_decodes);
 	tcase_add_test(tc, test_producer_past_ring_size_is_eproto);
 	tcase_add_test(tc, test_put_without_request_owed_is_enospc);
 	tcase_add_test(tc, test_full_ring_waits_for_answers);
