@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <syslog.h>
@@ -257,28 +259,51 @@ static int read_byte(void *arg, gpa_t gpa, uint8_t *byte)
 	return x->base.ops->read_phys(&x->base, gpa, byte, 1);
 }
 
+/* A line the guest can cause at will: rate-limited (xen_evplan_log_ok). */
+__attribute__((format(printf, 3, 4)))
+static void guest_log(struct xen_hv *x, int prio, const char *fmt, ...)
+{
+	struct timespec ts;
+	unsigned long dropped = 0;
+	char msg[256];
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!xen_evplan_log_ok(&x->loglim, (uint64_t)ts.tv_sec * 1000000000ull +
+			       (uint64_t)ts.tv_nsec, &dropped))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		syslog(prio, "xen: %s: %s (%lu such lines left out before)",
+		       x->base.name, msg, dropped);
+	else
+		syslog(prio, "xen: %s: %s", x->base.name, msg);
+}
+
 /* Carry out what xen_evplan decided besides the response. */
 static void plan_do(struct xen_hv *x, const vm_event_request_t *rq,
 		    const struct xen_req *q, const struct xen_evplan *p)
 {
 	if (p->decode_err)
-		syslog(LOG_WARNING, "xen: %s: dropping vm_event request (reason %u, "
-		       "version %#x, vcpu %u): %s", x->base.name, rq->reason,
-		       rq->version, rq->vcpu_id, strerror(-p->decode_err));
+		guest_log(x, LOG_WARNING, "dropping vm_event request (reason %u, "
+			  "version %#x, vcpu %u): %s", rq->reason, rq->version,
+			  rq->vcpu_id, strerror(-p->decode_err));
 	if (p->poke)
 		xen_poke(x, p->poke_gpa, p->poke_byte);
 	if (p->inject) {
-		syslog(p->vector == XEN_TRAP_INT3 ? LOG_NOTICE : LOG_DEBUG,
-		       "xen: %s: %s at %#" PRIx64 " is not ours: handed back to the guest",
-		       x->base.name, p->vector == XEN_TRAP_INT3 ? "int3" : "debug exception",
-		       q->regs.rip);
+		guest_log(x, p->vector == XEN_TRAP_INT3 ? LOG_NOTICE : LOG_DEBUG,
+			  "%s at %#" PRIx64 " is not ours: handed back to the guest",
+			  p->vector == XEN_TRAP_INT3 ? "int3" : "debug exception",
+			  q->regs.rip);
 		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, p->vector, p->type, ~0u,
 				   p->insn_len, 0);
 	}
 	if (!p->decode_err && !p->report && !p->inject &&
 	    (q->kind == XEN_REQ_BREAKPOINT || q->kind == XEN_REQ_DEBUG))
-		syslog(LOG_DEBUG, "xen: %s: stale breakpoint event at %#" PRIx64,
-		       x->base.name, q->regs.rip);
+		guest_log(x, LOG_DEBUG, "stale breakpoint event at %#" PRIx64,
+			  q->regs.rip);
 	if (p->save_state)
 		xen_state_save(x);
 }

@@ -120,3 +120,22 @@ void xen_evplan_request(const struct xen_evplan_ctx *c, const vm_event_request_t
 		break;
 	}
 }
+
+bool xen_evplan_log_ok(struct xen_loglimit *l, uint64_t now_ns,
+		       unsigned long *dropped)
+{
+	/* a window opens with its first line (and on a clock that went back) */
+	if (l->n == 0 || now_ns < l->start_ns ||
+	    now_ns - l->start_ns >= XEN_LOG_WINDOW_NS) {
+		l->start_ns = now_ns;
+		l->n = 0;
+	}
+	if (l->n >= XEN_LOG_BURST) {
+		l->dropped++;
+		return false;
+	}
+	l->n++;
+	*dropped = l->dropped;
+	l->dropped = 0;
+	return true;
+}

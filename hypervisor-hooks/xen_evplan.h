@@ -53,4 +53,23 @@ void xen_evplan_request(const struct xen_evplan_ctx *c, const vm_event_request_t
 			struct xen_req *q, vm_event_response_t *rsp,
 			struct xen_evplan *plan);
 
+/*
+ * Log lines a guest can cause at will (its own int3s handed back, requests
+ * refused): XEN_LOG_BURST per XEN_LOG_WINDOW_NS, then none until the
+ * window ends, so a trapping loop in the guest cannot flood dom0's log.
+ * Zeroed to start.
+ */
+#define XEN_LOG_BURST 10u
+#define XEN_LOG_WINDOW_NS (10ull * 1000000000ull)
+
+struct xen_loglimit {
+	uint64_t start_ns;
+	unsigned int n;
+	unsigned long dropped;
+};
+
+/* True: log now, and say *dropped lines were left out before this one. */
+bool xen_evplan_log_ok(struct xen_loglimit *l, uint64_t now_ns,
+		       unsigned long *dropped);
+
 #endif

@@ -68,6 +68,7 @@ struct xen_hv {
 	vm_event_response_t pend_rsp;	/* sent by event_done */
 	struct xen_req pend;
 	uint64_t seq;
+	struct xen_loglimit loglim;	/* guest-caused log lines */
 };
 
 static inline struct xen_hv *xen_of(struct hv *hv)

@@ -450,6 +450,38 @@ START_TEST(test_flood_of_foreign_traps_is_answered_in_order_without_events)
 }
 END_TEST
 
+START_TEST(test_log_limit_allows_a_burst_then_counts_what_it_leaves_out)
+{
+	struct xen_loglimit l = { 0 };
+	uint64_t t = 5ull * 1000000000ull;
+	unsigned long dropped = 99;
+	unsigned int ok = 0;
+
+	/* a guest trapping in a loop: 1000 lines asked for within 1 ms */
+	for (unsigned int i = 0; i < 1000; i++)
+		ok += xen_evplan_log_ok(&l, t + i * 1000, &dropped);
+	ck_assert_uint_eq(ok, XEN_LOG_BURST);
+	ck_assert_uint_eq(dropped, 0);		/* the burst left nothing out */
+	ck_assert(!xen_evplan_log_ok(&l, t + XEN_LOG_WINDOW_NS - 1, &dropped));
+	/* the next window: one line, which says how many were left out */
+	ck_assert(xen_evplan_log_ok(&l, t + XEN_LOG_WINDOW_NS + 1000, &dropped));
+	ck_assert_uint_eq(dropped, 1000 - XEN_LOG_BURST + 1);
+	ck_assert(xen_evplan_log_ok(&l, t + XEN_LOG_WINDOW_NS + 2000, &dropped));
+	ck_assert_uint_eq(dropped, 0);
+}
+END_TEST
+
+START_TEST(test_log_limit_survives_a_clock_going_back)
+{
+	struct xen_loglimit l = { .start_ns = ~0ull - 5, .n = XEN_LOG_BURST };
+	unsigned long dropped = 7;
+
+	ck_assert(xen_evplan_log_ok(&l, 1, &dropped));	/* a new window, not stuck */
+	ck_assert_uint_eq(dropped, 0);
+	ck_assert_uint_eq(l.start_ns, 1);
+}
+END_TEST
+
 static Suite *xen_evplan_suite(void)
 {
 	Suite *s = suite_create("xen_evplan");
@@ -475,6 +507,8 @@ static Suite *xen_evplan_suite(void)
 	tcase_add_test(tc, test_stray_singlestep_only_turns_stepping_off);
 	tcase_add_test(tc, test_step_end_after_clear_drops_the_entry_and_saves_state);
 	tcase_add_test(tc, test_flood_of_foreign_traps_is_answered_in_order_without_events);
+	tcase_add_test(tc, test_log_limit_allows_a_burst_then_counts_what_it_leaves_out);
+	tcase_add_test(tc, test_log_limit_survives_a_clock_going_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
