@@ -35,6 +35,7 @@ bool agent_xen_present(void)
 }
 
 #ifdef AGENT_HAVE_XEN
+#include <openssl/crypto.h>
 #include <xenstore.h>
 #include <libxenvchan.h>
 
@@ -187,17 +188,6 @@ int agent_xen_wait(struct agent_xen *x, int timeout_ms)
 	return take_event(x, timeout_ms);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Whether the key node is as dom0 writes it (xen_store_put_key): owned by
  * dom0 and writable by no other domain. A node anyone else could have
@@ -221,7 +211,8 @@ static int key_decode(const char *s, unsigned int len, uint8_t key[WIRE_KEY_LEN]
 	if (len != 2 * WIRE_KEY_LEN)
 		return -EINVAL;
 	for (unsigned int i = 0; i < WIRE_KEY_LEN; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)s[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			explicit_bzero(key, WIRE_KEY_LEN);
