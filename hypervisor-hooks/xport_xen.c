@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <xenstore.h>
@@ -169,10 +170,13 @@ static ssize_t xport_xen_write(struct xport *xp, const void *buf, size_t len)
 static void xport_xen_free(struct xport *xp)
 {
 	struct xport_xen *x = to_x(xp);
+	int err;
 
 	xport_xen_close(xp);
-	if (x->drop_key)
-		xen_store_del_key(x->domid);
+	/* a key left behind stays readable by the guest: say so */
+	if (x->drop_key && (err = xen_store_del_key(x->domid)) < 0)
+		syslog(LOG_WARNING, "xen: %s: upcall key of domain %u left in "
+		       "xenstore: %s", xp->name, x->domid, strerror(-err));
 	if (x->log)
 		xtl_logger_destroy(x->log);
 	free(x);
