@@ -202,16 +202,19 @@ uint64_t xen_bp_dr7(const struct xen_bps *bps, uint64_t dr[XEN_DR_SLOTS],
 	return val;
 }
 
-void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip,
+void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip, uint64_t pending_dbg,
 		    enum xen_bp_action *act)
 {
+	*act = XEN_BP_REINJECT;
 	for (unsigned int i = 0; i < bps->n; i++) {
 		const struct xen_bp *b = &bps->e[i];
 
-		if (b->slot >= 0 && b->addr == rip) {
-			*act = b->nop5 ? XEN_BP_SKIP : XEN_BP_RESUME_RF;
+		if (b->slot < 0 || b->addr != rip)
+			continue;
+		/* status known and our slot did not fire: the guest's #DB */
+		if (pending_dbg && !(pending_dbg & (1ull << b->slot)))
 			return;
-		}
+		*act = b->nop5 ? XEN_BP_SKIP : XEN_BP_RESUME_RF;
+		return;
 	}
-	*act = XEN_BP_REINJECT;
 }

@@ -128,8 +128,13 @@ uint64_t xen_dr7_slot_bits(unsigned int n);
  * ours: XEN_BP_SKIP on a NOP5, XEN_BP_RESUME_RF otherwise. Anything else
  * (the guest's own debug registers, single-step, ICEBP, a breakpoint we
  * cleared after the exception was queued) is XEN_BP_REINJECT.
+ * pending_dbg is the request's DR6-style status (B0-B3 in bits 0-3, BS in
+ * bit 14) where Xen reports it (VMX); 0 means unknown (SVM): then the
+ * address alone decides. When known, the exception is ours only if our
+ * slot's B bit is set, so a guest's own single-step (TF) landing on our
+ * address still reaches the guest.
  */
-void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip,
+void xen_bp_dbg_hit(const struct xen_bps *bps, gva_t rip, uint64_t pending_dbg,
 		    enum xen_bp_action *act);
 
 #endif

@@ -68,7 +68,7 @@ static void plan_debug(const struct xen_evplan_ctx *c, const vm_event_request_t 
 {
 	p->act = XEN_BP_REINJECT;	/* ICEBP is never ours */
 	if (q->trap_type == XEN_EVENTTYPE_HW_EXCEPTION)
-		xen_bp_dbg_hit(c->bps, q->regs.rip, &p->act);
+		xen_bp_dbg_hit(c->bps, q->regs.rip, q->pending_dbg, &p->act);
 	if (p->act == XEN_BP_SKIP) {
 		xen_ring_set_rip(rq, rsp, q->regs.rip + XEN_NOP5_LEN);
 		p->report = true;

@@ -105,6 +105,7 @@ int xen_ring_decode(const vm_event_request_t *rq, unsigned int nr_vcpus,
 		out->gfn = rq->u.debug_exception.gfn;
 		out->insn_len = rq->u.debug_exception.insn_length;
 		out->trap_type = rq->u.debug_exception.type;
+		out->pending_dbg = rq->u.debug_exception.pending_dbg;
 		/* a #DB has no instruction; ICEBP is f1, maybe prefixed */
 		if (!(out->trap_type == XEN_EVENTTYPE_HW_EXCEPTION && out->insn_len == 0) &&
 		    !(out->trap_type == XEN_EVENTTYPE_PRI_SW_EXCEPTION &&

@@ -43,6 +43,7 @@ struct xen_req {
 	uint64_t gfn;		/* breakpoint / singlestep: frame of rip */
 	uint32_t insn_len;	/* breakpoint / ICEBP: for re-injection */
 	uint8_t trap_type;	/* debug: XEN_EVENTTYPE_* */
+	uint64_t pending_dbg;	/* debug: DR6-style status, 0 when unknown */
 	struct hv_regs regs;
 };
 

@@ -307,9 +307,9 @@ START_TEST(test_dbg_hit_ours_on_nop5_skips_else_resumes_with_rf)
 
 	xen_bp_add_dr(&bps, KFN, NOP5, 0);
 	xen_bp_add_dr(&bps, KFN + 16, PUSH, 0);
-	xen_bp_dbg_hit(&bps, KFN, &act);
+	xen_bp_dbg_hit(&bps, KFN, 0, &act);
 	ck_assert_int_eq(act, XEN_BP_SKIP);
-	xen_bp_dbg_hit(&bps, KFN + 16, &act);
+	xen_bp_dbg_hit(&bps, KFN + 16, 0, &act);
 	ck_assert_int_eq(act, XEN_BP_RESUME_RF);
 }
 END_TEST
@@ -319,11 +319,35 @@ START_TEST(test_dbg_hit_elsewhere_or_after_clear_is_reinjected)
 	enum xen_bp_action act;
 
 	xen_bp_add_dr(&bps, KFN, NOP5, 0);
-	xen_bp_dbg_hit(&bps, KFN + 1, &act);	/* the guest's own, or a TF step */
+	xen_bp_dbg_hit(&bps, KFN + 1, 0, &act);	/* the guest's own, or a TF step */
 	ck_assert_int_eq(act, XEN_BP_REINJECT);
 	xen_bp_del_dr(&bps, KFN);
-	xen_bp_dbg_hit(&bps, KFN, &act);
+	xen_bp_dbg_hit(&bps, KFN, 0, &act);
 	ck_assert_int_eq(act, XEN_BP_REINJECT);
+}
+END_TEST
+
+START_TEST(test_dbg_hit_with_status_is_ours_only_when_our_slot_fired)
+{
+	enum xen_bp_action act;
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0x1);		/* slot 1: the guest has 0 */
+	xen_bp_add_dr(&bps, KFN + 16, PUSH, 0x1);	/* slot 2 */
+	xen_bp_dbg_hit(&bps, KFN, 1ull << 1, &act);	/* B1 */
+	ck_assert_int_eq(act, XEN_BP_SKIP);
+	xen_bp_dbg_hit(&bps, KFN + 16, (1ull << 2) | (1ull << 14), &act);
+	ck_assert_int_eq(act, XEN_BP_RESUME_RF);	/* B2, with a step too */
+	/* the guest's TF step landing on our address: BS alone */
+	xen_bp_dbg_hit(&bps, KFN, 1ull << 14, &act);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+	/* the guest's own DR0 firing there, or another of our slots */
+	xen_bp_dbg_hit(&bps, KFN, 1ull << 0, &act);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+	xen_bp_dbg_hit(&bps, KFN, 1ull << 2, &act);
+	ck_assert_int_eq(act, XEN_BP_REINJECT);
+	/* unknown status (SVM reports 0): the address decides */
+	xen_bp_dbg_hit(&bps, KFN, 0, &act);
+	ck_assert_int_eq(act, XEN_BP_SKIP);
 }
 END_TEST
 
@@ -332,7 +356,7 @@ START_TEST(test_dbg_hit_at_an_int3_entry_is_not_ours)
 	enum xen_bp_action act;
 
 	xen_bp_add(&bps, 0x3000, 0x3000, NOP5, false);
-	xen_bp_dbg_hit(&bps, 0x3000, &act);
+	xen_bp_dbg_hit(&bps, 0x3000, 0, &act);
 	ck_assert_int_eq(act, XEN_BP_REINJECT);
 }
 END_TEST
@@ -392,6 +416,7 @@ static Suite *xen_bp_suite(void)
 	tcase_add_test(tc, test_dr7_busy_sees_local_and_global_enables_only);
 	tcase_add_test(tc, test_dbg_hit_ours_on_nop5_skips_else_resumes_with_rf);
 	tcase_add_test(tc, test_dbg_hit_elsewhere_or_after_clear_is_reinjected);
+	tcase_add_test(tc, test_dbg_hit_with_status_is_ours_only_when_our_slot_fired);
 	tcase_add_test(tc, test_dbg_hit_at_an_int3_entry_is_not_ours);
 	tcase_add_test(tc, test_int3_event_at_a_dr_entry_is_not_ours);
 	tcase_add_test(tc, test_dr_table_full_of_int3_entries_is_enospc);

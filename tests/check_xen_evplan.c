@@ -297,6 +297,25 @@ START_TEST(test_foreign_or_stale_debug_exception_is_reinjected_as_hw_db)
 }
 END_TEST
 
+START_TEST(test_guest_single_step_onto_our_address_is_the_guests)
+{
+	vm_event_request_t rq = db_req(0, KFN, XEN_EVENTTYPE_HW_EXCEPTION, 0);
+
+	xen_bp_add_dr(&bps, KFN, NOP5, 0);	/* slot 0 */
+	rq.u.debug_exception.pending_dbg = 1ull << 14;	/* BS: a TF step (VMX) */
+	plan(&rq);
+	ck_assert(!p.report);
+	ck_assert(p.inject);
+	ck_assert_uint_eq(p.vector, XEN_TRAP_DB);
+	ck_assert(!(rsp.flags & VM_EVENT_FLAG_SET_REGISTERS));
+	rq.u.debug_exception.pending_dbg = 1ull << 0;	/* B0: ours fired */
+	plan(&rq);
+	ck_assert(p.report);
+	ck_assert(!p.inject);
+	ck_assert_uint_eq(rsp.data.regs.x86.rip, KFN + XEN_NOP5_LEN);
+}
+END_TEST
+
 START_TEST(test_icebp_at_our_address_is_still_the_guests)
 {
 	vm_event_request_t rq = db_req(0, KFN, XEN_EVENTTYPE_PRI_SW_EXCEPTION, 1);
@@ -499,6 +518,7 @@ static Suite *xen_evplan_suite(void)
 	tcase_add_test(tc, test_int3_while_another_vcpu_steps_over_it_is_refused);
 	tcase_add_test(tc, test_our_debug_exception_skips_nop5_or_sets_rf);
 	tcase_add_test(tc, test_foreign_or_stale_debug_exception_is_reinjected_as_hw_db);
+	tcase_add_test(tc, test_guest_single_step_onto_our_address_is_the_guests);
 	tcase_add_test(tc, test_icebp_at_our_address_is_still_the_guests);
 	tcase_add_test(tc, test_prefixed_int3_goes_back_to_the_guest_with_its_length);
 	tcase_add_test(tc, test_prefixed_int3_at_our_address_is_not_taken_for_ours);
