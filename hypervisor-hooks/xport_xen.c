@@ -19,6 +19,14 @@
  * "space freed" as an event, and the upcall client flushes after reading.
  * An event is taken (libxenvchan_wait) only when poll says it is pending:
  * libxenvchan_wait blocks when none is.
+ *
+ * A guest may signal without pause and without data: each signal would
+ * wake the daemon's loop (and its pass over every guest) for nothing.
+ * After XPORT_XEN_IDLE_ACKS events in a row that brought no data, the
+ * event channel leaves the epoll set until our next write, which is when
+ * we expect an answer again; an honest agent signals only after writing
+ * or reading. A guest that floods while a request is out only delays its
+ * own reply, which then misses its deadline.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,6 +56,9 @@ struct xport_xen {
 	int evfd;			/* the event channel's; vc owns it */
 	int epfd;			/* ours: what the loop polls */
 	unsigned long acks;
+	unsigned int idle_acks;		/* events in a row that brought no data */
+	bool muted;			/* evfd out of epfd until the next write */
+	bool mute_told;			/* logged once per xport */
 	struct xentoollog_logger *log;	/* real source: owned, libs keep it */
 	bool drop_key;			/* real source: free removes the key */
 };
@@ -70,6 +81,11 @@ unsigned long xport_xen_acks(const struct xport *x)
 	return to_x(x)->acks;
 }
 
+bool xport_xen_muted(const struct xport *x)
+{
+	return to_x(x)->muted;
+}
+
 static void xport_xen_close(struct xport *xp)
 {
 	struct xport_xen *x = to_x(xp);
@@ -80,7 +96,29 @@ static void xport_xen_close(struct xport *xp)
 		x->src->close(x->arg, x->vc);
 	x->epfd = x->evfd = -1;
 	x->vc = NULL;
+	x->idle_acks = 0;
+	x->muted = false;
 	xp->connected = false;
+}
+
+/* Stop (mute) or resume waking the loop on the guest's events. */
+static int set_muted(struct xport_xen *x, bool mute)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (x->muted == mute)
+		return 0;
+	if (epoll_ctl(x->epfd, mute ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, x->evfd,
+		      &ev) < 0)
+		return -errno;
+	x->muted = mute;
+	x->idle_acks = 0;
+	if (mute && !x->mute_told) {
+		x->mute_told = true;
+		syslog(LOG_NOTICE, "xen: %s: the guest signals without data: its "
+		       "events are ignored until the next request", x->base.name);
+	}
+	return 0;
 }
 
 static int xport_xen_connect(struct xport *xp)
@@ -129,6 +167,7 @@ static int ack_pending(struct xport_xen *x)
 	if (x->src->ack(x->arg, x->vc) < 0)
 		return -EIO;
 	x->acks++;
+	x->idle_acks++;		/* until a read finds data */
 	return 0;
 }
 
@@ -143,18 +182,26 @@ static ssize_t xport_xen_read(struct xport *xp, void *buf, size_t len)
 		len = XPORT_XEN_IO_MAX;
 	/* before the close check: what the agent wrote before leaving counts */
 	n = libxenvchan_read(x->vc, buf, len);
-	if (n > 0)
+	if (n > 0) {
+		x->idle_acks = 0;
 		return n;
+	}
 	if (!libxenvchan_is_open(x->vc))
 		return 0;
-	return n == 0 ? -EAGAIN : -EIO;
+	if (n < 0)
+		return -EIO;
+	if (x->idle_acks >= XPORT_XEN_IDLE_ACKS)
+		ret = set_muted(x, true);
+	return ret < 0 ? ret : -EAGAIN;
 }
 
 static ssize_t xport_xen_write(struct xport *xp, const void *buf, size_t len)
 {
 	struct xport_xen *x = to_x(xp);
-	int n;
+	int n = set_muted(x, false);	/* an answer may come: listen again */
 
+	if (n < 0)
+		return n;
 	if (!libxenvchan_is_open(x->vc))
 		return -EPIPE;
 	if (len > XPORT_XEN_IO_MAX)

@@ -18,6 +18,8 @@
 /* Bytes moved per read or write call, whatever the caller asks. */
 #define XPORT_XEN_IO_MAX (64u * 1024u)
 #define XPORT_XEN_PATH_MAX 64u
+/* Events in a row without data before the guest's events are ignored. */
+#define XPORT_XEN_IDLE_ACKS 64u
 
 /* Where a vchan comes from; every hook gets the source's arg. */
 struct xport_xen_source {
@@ -47,5 +49,7 @@ int xport_xen_path(unsigned int domid, char *buf, size_t len);
 
 /* Events acknowledged since the xport was made (for tests and stats). */
 unsigned long xport_xen_acks(const struct xport *x);
+/* True while the guest's events are ignored (a flood without data). */
+bool xport_xen_muted(const struct xport *x);
 
 #endif

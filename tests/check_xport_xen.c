@@ -357,6 +357,76 @@ START_TEST(test_connect_while_connected_does_not_reopen)
 }
 END_TEST
 
+/* n signals without data, each read as the upcall client would */
+static void empty_signals(unsigned int n)
+{
+	char b[16];
+
+	for (unsigned int i = 0; i < n; i++) {
+		guest_signal();
+		ck_assert_int_eq(xport_read(xp, b, sizeof(b)), -EAGAIN);
+	}
+}
+
+START_TEST(test_flood_of_empty_events_is_ignored_until_the_next_write)
+{
+	char b[16] = { 0 };
+
+	connect_ok();
+	empty_signals(XPORT_XEN_IDLE_ACKS - 1);
+	ck_assert(!xport_xen_muted(xp));
+	empty_signals(1);
+	ck_assert(xport_xen_muted(xp));
+	ck_assert_uint_eq(fk.acks, XPORT_XEN_IDLE_ACKS);
+	/* more signals: the loop is not woken, nothing is taken */
+	guest_signal();
+	guest_signal();
+	ck_assert_int_eq(fd_events(), 0);
+	ck_assert_uint_eq(fk.acks, XPORT_XEN_IDLE_ACKS);
+	/* a request goes out: we listen again, and the answer is read */
+	ck_assert_int_eq(xport_write(xp, "q", 1), 1);
+	ck_assert(!xport_xen_muted(xp));
+	ck_assert_int_eq(fd_events(), POLLIN);
+	guest_write("answer", 6);
+	ck_assert_int_eq(xport_read(xp, b, sizeof(b)), 6);
+	ck_assert_mem_eq(b, "answer", 6);
+}
+END_TEST
+
+START_TEST(test_events_that_bring_data_never_mute)
+{
+	char b[16];
+
+	connect_ok();
+	for (unsigned int i = 0; i < 3 * XPORT_XEN_IDLE_ACKS; i++) {
+		guest_write("d", 1);
+		guest_signal();
+		ck_assert_int_eq(xport_read(xp, b, sizeof(b)), 1);
+	}
+	/* empty ones just under the limit, data, then again: a fresh count */
+	empty_signals(XPORT_XEN_IDLE_ACKS - 1);
+	guest_write("d", 1);
+	ck_assert_int_eq(xport_read(xp, b, sizeof(b)), 1);
+	empty_signals(XPORT_XEN_IDLE_ACKS - 1);
+	ck_assert(!xport_xen_muted(xp));
+	ck_assert_uint_eq(fk.acks, 3 * XPORT_XEN_IDLE_ACKS + 2 * (XPORT_XEN_IDLE_ACKS - 1));
+}
+END_TEST
+
+START_TEST(test_reconnect_after_mute_listens_again)
+{
+	connect_ok();
+	empty_signals(XPORT_XEN_IDLE_ACKS);
+	ck_assert(xport_xen_muted(xp));
+	xport_disconnect(xp);
+	fk.ring->cli_live = 1;
+	connect_ok();
+	ck_assert(!xport_xen_muted(xp));
+	guest_signal();
+	ck_assert_int_eq(fd_events(), POLLIN);
+}
+END_TEST
+
 static Suite *xport_xen_suite(void)
 {
 	Suite *s = suite_create("xport_xen");
@@ -380,6 +450,9 @@ static Suite *xport_xen_suite(void)
 	tcase_add_test(tc, test_consumer_index_past_producer_never_overwrites);
 	tcase_add_test(tc, test_disconnect_closes_the_ring_and_reconnect_opens_a_new_one);
 	tcase_add_test(tc, test_connect_while_connected_does_not_reopen);
+	tcase_add_test(tc, test_flood_of_empty_events_is_ignored_until_the_next_write);
+	tcase_add_test(tc, test_events_that_bring_data_never_mute);
+	tcase_add_test(tc, test_reconnect_after_mute_listens_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
