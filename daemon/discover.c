@@ -14,9 +14,10 @@
 #include "config.h"
 #include "guest.h"
 #include "upcalld.h"
-#ifdef HAVE_XEN
 #include "xen_watch.h"
-#endif
+
+/* names are copied between the two whole, and share one rule */
+_Static_assert(GUEST_NAME_MAX == XEN_WATCH_NAME_MAX, "guest and xen_watch name sizes");
 
 #define DISCOVER_DOMID_RESERVED 0x7ff0u	/* DOMID_FIRST_RESERVED */
 /*
@@ -44,18 +45,10 @@ struct discover {
 
 bool discover_name_ok(const char *s, size_t cap)
 {
-	size_t len = strnlen(s, cap), i;
+	size_t len = strnlen(s, cap);
 
-	if (len == 0 || len == cap || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		/* names go into logs, key paths and the operator's terminal */
-		if (c <= 0x20 || c >= 0x7f || c == '/')
-			return false;
-	}
-	return true;
+	/* unterminated within cap: refused; the rest is xen_watch's rule */
+	return len < cap && xen_watch_name_ok(s, len);
 }
 
 static bool discover_matches(const struct config *cfg, const char *name)

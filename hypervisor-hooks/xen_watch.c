@@ -25,24 +25,6 @@ struct xen_watch {
 	xc_domaininfo_t *info;		/* XEN_WATCH_DOMAINS_MAX, with xch */
 };
 
-bool xen_watch_name_ok(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len >= XEN_WATCH_NAME_MAX)
-		return false;
-	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		/* printable ASCII only: names reach logs, paths and terminals */
-		if (c <= 0x20 || c >= 0x7f || c == '/')
-			return false;
-	}
-	return true;
-}
-
 /* A domain id from a xenstore path component: decimal, nothing else. */
 static bool xen_watch_parse_domid(const char *s, unsigned int *out)
 {

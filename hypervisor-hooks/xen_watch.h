@@ -66,7 +66,25 @@ int xen_watch_drain(struct xen_watch *w, bool *more);
 int xen_watch_list(struct xen_watch *w, struct xen_watch_dom *v, size_t max,
 		   size_t *n, size_t *refused);
 
-/* A name as xen_watch_list accepts it (len bytes, no NUL among them). */
-bool xen_watch_name_ok(const char *s, size_t len);
+/*
+ * A name as xen_watch_list accepts it (len bytes, no NUL among them), and
+ * as discovery (daemon/discover.c) checks it again: inline, so that builds
+ * without Xen, which lack xen_watch.c, share the one rule.
+ */
+static inline bool xen_watch_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len >= XEN_WATCH_NAME_MAX)
+		return false;
+	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		/* printable ASCII only: names reach logs, paths and terminals */
+		if (c <= 0x20 || c >= 0x7f || c == '/')
+			return false;
+	}
+	return true;
+}
 
 #endif
