@@ -2,6 +2,14 @@
  * discover.c - Xen guests found and followed (see discover.h): the plan
  * (which domains to attach, which guests to drop), carrying it out, and
  * the xenstore watch that says when to plan again.
+ *
+ * A rescan runs in the daemon's loop and blocks it: one xenstore directory
+ * read, one xc_domain_getinfolist and a name read per domain (at most
+ * DISCOVER_DOMS_MAX), each a round trip to dom0's xenstored. What starts
+ * one is bounded: the watches fire on domain creation and release, which
+ * a guest can cause only by shutting itself down (each reboot a toolstack
+ * rebuild of seconds); a drain reads at most XEN_WATCH_DRAIN_MAX events
+ * and any number of them makes one rescan; else once a minute.
  */
 #include "discover.h"
 

@@ -20,6 +20,13 @@
  * An event is taken (libxenvchan_wait) only when poll says it is pending:
  * libxenvchan_wait blocks when none is.
  *
+ * Connecting (the upcall client retries with a backoff of 50 ms to 2 s)
+ * costs a xenstore round trip, then libxenvchan_client_init's: two more
+ * reads, an interdomain event-channel bind and the grant mapping of the
+ * ring page plus at most 2 x 256 buffer pages (libxenvchan refuses orders
+ * past 20). None waits on the guest, so a guest that serves a broken ring
+ * costs a failed attempt per backoff step, never a stalled loop.
+ *
  * A guest may signal without pause and without data: each signal would
  * wake the daemon's loop (and its pass over every guest) for nothing.
  * After XPORT_XEN_IDLE_ACKS events in a row that brought no data, the
