@@ -116,7 +116,9 @@ START_TEST(test_gone_event_then_recreate_drops_old_and_attaches_new_domid)
 	ck_assert_uint_eq(D.nguests, 1);
 	ck_assert_ptr_ne(D.guests[0], NULL);
 	ck_assert_uint_eq(D.guests[0]->conf.domid, 8);
+	ck_assert_ptr_null(D.guests[0]->scan);
 	ck_assert_int_eq(ndone, 1);
+	ck_assert_int_eq(nalerts, 0);
 	ck_assert(logged("guest dom1 (dom 3): domain gone, dropped"));
 }
 END_TEST
@@ -132,6 +134,11 @@ START_TEST(test_release_while_listed_dying_drops_guest_with_scan)
 	ck_assert_uint_eq(D.nguests, 0);
 	ck_assert_int_eq(ndone, 1);
 	ck_assert_int_eq(ncancelled, 1);
+	ck_assert_int_eq(nalerts, 0);	/* a cancelled scan is no finding */
+	ck_assert(logged("guest dom1 (dom 3): domain gone, dropped"));
+	/* still listed dying at the next rescan: not attached again */
+	ck_assert_uint_eq(discover_apply(&D, a, 1), 0);
+	ck_assert_uint_eq(D.nguests, 0);
 }
 END_TEST
 
