@@ -303,7 +303,7 @@ cmd_start() {
 	dom0_image "$d" "$xd" "$dir" "$extra"
 	say "images built in $(( $(now_ms) - t0 )) ms ($(du -k "$dir/dom0.img" | cut -f1) KiB dom0.img)"
 	t0=$(now_ms)
-	qemu-system-x86_64 -name "upcalld-xenlab-$name" -accel tcg -smp 1 \
+	"${UPCALLD_XENLAB_QEMU:-qemu-system-x86_64}" -name "upcalld-xenlab-$name" -accel tcg -smp 1 \
 		-cpu "$cpu" -m "$mem" -nodefaults -display none -no-reboot \
 		-kernel "$xd/xen.elf" \
 		-append "console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 loglvl=all guest_loglvl=all" \
