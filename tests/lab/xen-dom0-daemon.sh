@@ -5,6 +5,8 @@
 # leaves the process "labvictim" out of its answers). Prints
 # "XEN ok|FAIL|skip what" lines; exit 1 on a FAIL.
 #
+#   daemon.sh [QEMU_VERSION]
+#
 #   upcalld started first, then "xl create": the daemon finds the domU in
 #   xenstore (config glob "domu*") and attaches it; its process list from
 #   memory equals the domU's ground truth (gtps on its console); CR3-write
@@ -19,6 +21,9 @@
 # refuses "breakpoints: debugreg": the syscall rules are switched off, as
 # int3 oopses the domU under nested TCG), the vchan transport.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
+QEMU_VER=${1:-unknown}	# the host's QEMU (xenlab.sh passes it)
+# QEMU raises #DB for a nested guest's DR7 breakpoints from 9.1 on
+QEMU_DB=$(echo "$QEMU_VER" | awk -F. '{ print ($1 > 9 || ($1 == 9 && $2 >= 1)) ? 1 : 0 }')
 LOG=/var/log/xen/console/guest-domu.log
 W=/run/lab
 CONF=$W/upcalld.yaml
@@ -36,10 +41,11 @@ skip() { echo "XEN skip [$(at)] $*"; }
 ctl() { timeout 60 upcallctl -s "$SOCK" "$@"; }
 # one number of the (single) guest in "upcallctl --json guests"
 gstat() { ctl --json guests 2>/dev/null | sed -n "s/.*\"$1\": *\([0-9-]*\).*/\1/p" | head -n1; }
-# wait up to $1 tenths of a second for command $2...
+# wait up to $1 seconds for command $2... (by the clock: a loaded TCG
+# dom0 takes a good part of a second for a few forks)
 waitfor() {
-	n=$1; shift; i=0
-	while [ $i -lt "$n" ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done
+	wend=$(awk -v a="$(up)" -v b="$1" 'BEGIN { printf "%d", a + b }'); shift
+	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$wend" ]; do "$@" && return 0; sleep 0.2; done
 	"$@"
 }
 snapshots() { grep -c '^GT-PS-END' "$LOG" 2>/dev/null; }
@@ -61,7 +67,7 @@ both() { awk 'NR == FNR { s[$0] = 1; next } ($0 in s)' "$2" "$1"; }
 show_logs() {
 	echo "--- upcalld log (tail)"; tail -n 40 "$DLOG" 2>/dev/null
 	echo "--- domU console (tail, no snapshots)"
-	grep -av '^GT \|^GT-PS' "$LOG" 2>/dev/null | tail -n 30
+	grep -av '^GT \|^GT-PS' "$LOG" 2>/dev/null | tail -n 40
 	echo "--- alerts (tail)"; tail -n 5 "$ALERTS" 2>/dev/null | cut -c1-400
 }
 finish() {
@@ -124,7 +130,7 @@ VCHAN=0; grep -q 'data/upcalld' /usr/bin/upcalld && VCHAN=1
 start_daemon() {
 	upcalld -c "$CONF" -v "$@" >"$DLOG" 2>&1 &
 	dpid=$!
-	waitfor 300 ctl status >/dev/null 2>&1 || { bad "upcalld does not answer"; finish; }
+	waitfor 30 ctl status >/dev/null 2>&1 || { bad "upcalld does not answer"; finish; }
 }
 attached() { grep -q 'domu.*attached' "$DLOG" && ctl guests 2>/dev/null | grep -q '^domu '; }
 
@@ -139,7 +145,7 @@ t2=$(up)
 domid=$(xl domid domu)
 ok "xl create (domid $domid) in $(ms "$t1" "$t2") ms"
 if [ $DISCOVER = 1 ]; then
-	if waitfor 1200 attached; then
+	if waitfor 120 attached; then
 		ok "discovered and attached in $(ms "$t2" "$(up)") ms after xl create: $(grep -m1 'domu.*attached' "$DLOG")"
 	else
 		bad "domU not attached 120 s after xl create"; finish
@@ -147,7 +153,7 @@ if [ $DISCOVER = 1 ]; then
 else
 	skip "discovery (no xenstore watch in this upcalld): started after xl create with --guest domu"
 	t=$(up); start_daemon --guest domu
-	waitfor 600 attached || { bad "domU not attached"; finish; }
+	waitfor 60 attached || { bad "domU not attached"; finish; }
 	ok "attached in $(ms "$t" "$(up)") ms: $(grep -m1 'domu.*attached' "$DLOG")"
 fi
 d=$(gstat domid)
@@ -157,7 +163,7 @@ fi
 ctl guests
 
 # --- the domU's ground truth --------------------------------------------------
-waitfor 1800 grep -q '^GT-PS-END' "$LOG" || { bad "no ground truth from the domU in 180 s"; finish; }
+waitfor 180 grep -q '^GT-PS-END' "$LOG" || { bad "no ground truth from the domU in 180 s"; finish; }
 ok "domU boot to first ground truth $(ms "$t2" "$(up)") ms"
 grep -a '^GT-XEN' "$LOG" | head -n1
 grep -a '^GT-LIAR' "$LOG"
@@ -171,12 +177,13 @@ t=$(up)
 ctl ps domu >$W/ps.out 2>&1 || { cat $W/ps.out; bad "upcallctl ps domu"; }
 ok "upcallctl ps domu (memory) in $(ms "$t" "$(up)") ms"
 t=$(up)
-waitfor 300 test "$(snapshots)" -gt "$n1" || echo "XEN note: no new snapshot in $(ms "$t" "$(up)") ms"
+newsnap() { [ "$(snapshots)" -gt "$n1" ]; }
+waitfor 30 newsnap || echo "XEN note: no new snapshot in $(ms "$t" "$(up)") ms"
 last_gt >$W/gt2
 awk 'NR > 1 { c = $4; for (i = 5; i <= NF; i++) c = c " " $i; print $1 " " c }' $W/ps.out >$W/mem
 both $W/gt1 $W/gt2 >$W/stable
 missing=$(minus $W/stable $W/mem)
-extra=$(minus $W/mem $W/gt1 | while read -r p c; do grep -q "^$p " $W/gt2 || echo "$p $c,"; done | tr '\n' ' ')
+extra=$(minus $W/mem $W/gt1 | while read -r p c; do grep -q "^$p " $W/gt2 || echo "$p $c"; done | tr '\n' ',' | sed 's/,$//; s/,/, /g')
 ns=$(wc -l <$W/stable); nm=$(wc -l <$W/mem)
 if [ "$ns" -gt 20 ] && [ -z "$missing" ]; then
 	ok "ps from memory has all $ns stable ground-truth processes ($nm listed)"
@@ -204,21 +211,37 @@ sleep 1; e3=$(gstat events); sleep 3; e4=$(gstat events)
 
 # --- syscall breakpoint ---------------------------------------------------------
 if [ $BP = 1 ]; then
-	if waitfor 900 grep -q 'Xen lab syscall breakpoint' "$ALERTS"; then
-		ok "syscall breakpoint: $(grep -m1 'Xen lab syscall breakpoint' "$ALERTS" |
-			sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
+	nb=$(gstat breakpoints)
+	if [ "${nb:-0}" -gt 0 ]; then
+		ok "breakpoints placed in debug registers: $nb"
 	else
-		bad "no execve breakpoint alert in 90 s (breakpoints $(gstat breakpoints))"
+		bad "no breakpoint placed (breakpoints ${nb:-?}): $(grep -m1 -i 'breakpoint' "$DLOG")"
+	fi
+	t=$(up)
+	if waitfor 60 grep -q 'Xen lab syscall breakpoint' "$ALERTS"; then
+		ok "syscall breakpoint event $(ms "$t" "$(up)") ms: $(grep -m1 'Xen lab syscall breakpoint' "$ALERTS" |
+			sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
+	elif [ "$QEMU_DB" = 0 ]; then
+		skip "syscall breakpoint event: none in 60 s; QEMU $QEMU_VER (before 9.1) raises no #DB for a nested guest's debug registers (hypervisor-hooks/xen.h)"
+	else
+		bad "no execve breakpoint event in 60 s (breakpoints $(gstat breakpoints), QEMU $QEMU_VER)"
 	fi
 	alive "with the breakpoints set"
 	grep -aq 'Oops\|invalid opcode\|int3:' "$LOG" && bad "domU oops: $(grep -am1 'RIP: ' "$LOG")"
 fi
 
 # --- upcall over vchan, the hidden process ---------------------------------------
+# Upcalls made while the domU still boots (the 30 s interval rule fires
+# from the attach on) may time out before the agent serves: counted from
+# here on, after one upcall of our own (it waits for one in flight).
+waitfor 60 grep -aq 'GT-AGENT.*serving' "$LOG" || echo "XEN note: the agent never said it serves"
+ctl ps domu --guest >$W/psg0.out 2>&1 || echo "XEN note: first upcall: $(head -n 1 $W/psg0.out)"
+u0=$(gstat upcalls); f0=$(gstat upcall_failures)
+[ "${f0:-0}" -gt 0 ] && echo "XEN note: $f0 of $u0 upcalls failed before (domU booting): $(grep -m1 'silent\|forged' "$ALERTS" | sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
 ctl check domu >$W/check1.out 2>&1
 t=$(up)
 hidden() { grep 'Hidden or phantom process' "$ALERTS" 2>/dev/null | grep '"hidden"' | grep -q "labvictim"; }
-if waitfor "$([ $VCHAN = 1 ] && echo 1200 || echo 100)" hidden; then
+if waitfor "$([ $VCHAN = 1 ] && echo 120 || echo 10)" hidden; then
 	ok "hidden process reported $(ms "$t" "$(up)") ms after 'upcallctl check': $(grep -m1 'labvictim' "$ALERTS" |
 		sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
 	grep 'labvictim' "$ALERTS" | grep -q "\"pid\":$victim[,}]" && ok "the alert names pid $victim" ||
@@ -227,17 +250,17 @@ if waitfor "$([ $VCHAN = 1 ] && echo 1200 || echo 100)" hidden; then
 else
 	hid=0
 fi
+ctl ps domu --guest >$W/psg.out 2>&1
 u=$(gstat upcalls); f=$(gstat upcall_failures)
-if [ "${u:-0}" -gt 0 ] && [ "${f:-1}" = 0 ]; then
-	ok "upcalls over vchan: $u, failures 0"
-	ctl ps domu --guest >$W/psg.out 2>&1
+if [ "${u:-0}" -gt "${u0:-0}" ] && [ "${f:-1}" = "${f0:-0}" ]; then
+	ok "upcalls over vchan since the agent served: $((u - u0)), failures 0"
 	ng=$(($(wc -l <$W/psg.out) - 1))
 	grep -q "labvictim" $W/psg.out && bad "the lying agent's answer names labvictim" ||
 		ok "the agent's answer: $ng processes, labvictim not among them"
 elif [ $VCHAN = 0 ]; then
 	skip "upcall over vchan (no Xen transport in this upcalld: upcalls $u, failures $f)"
 else
-	bad "upcalls $u, failures $f: $(grep -a 'GT-LIAR agent exited' "$LOG")"
+	bad "upcalls since the agent served: $((u - u0)), failures $((f - f0)): $(cat $W/psg.out | head -n 2)"
 fi
 [ $hid = 0 ] && { [ $VCHAN = 1 ] && bad "hidden process not reported in 120 s" ||
 	skip "hidden process (needs the upcall)"; }
@@ -247,7 +270,7 @@ t=$(up)
 xl destroy domu && ok "xl destroy" || bad "xl destroy"
 if [ $DISCOVER = 1 ]; then
 	dropped() { grep -q 'domu.*dropped' "$DLOG" && ! ctl guests 2>/dev/null | grep -q '^domu '; }
-	waitfor 300 dropped && ok "dropped $(ms "$t" "$(up)") ms after xl destroy: $(grep -m1 'domu.*dropped' "$DLOG")" ||
+	waitfor 30 dropped && ok "dropped $(ms "$t" "$(up)") ms after xl destroy: $(grep -m1 'domu.*dropped' "$DLOG")" ||
 		bad "the daemon still lists domu 30 s after xl destroy"
 else
 	skip "drop on destroy (no discovery)"

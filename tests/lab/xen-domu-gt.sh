@@ -6,13 +6,14 @@
 #   "GT-XEN dev <ls /dev/xen>"         the Xen devices (modules from /init)
 #   "GT-LIAR victim PID COMM"          upcalld.xenlab=liar only: a process
 #   "GT-LIAR agent ARGS"               the lying agent leaves out of its
-#   "GT-LIAR agent exited STATUS: ..." answers (it is in memory and /proc)
+#   "GT-AGENT ..."                     answers (it is in memory and /proc);
+#   "GT-LIAR agent exited STATUS"      the agent's log lines, its end
 #   "GT-PS-BEGIN <uptime> <n>" / "GT pid ppid uid comm" / "GT-PS-END"
 #                                       its process list every 2 s (gtps)
 # gtps (tests/lab/guest/gtps.c) does that in one process: a shell loop
 # forking per /proc entry never finished a snapshot under nested TCG.
-# The agent logs to /tmp/agent.log, not the console: a line of its own in
-# the middle of a snapshot would cut a process out of the ground truth.
+# gtps writes each snapshot in one write(), so the agent's lines, one
+# write each, fall between snapshots, never inside one.
 mkdir -p /proc/xen 2>/dev/null
 grep -qw xenfs /proc/filesystems && mount -t xenfs xenfs /proc/xen
 echo "GT-XEN dev $(ls /dev/xen 2>&1 | tr '\n' ' ')" >/dev/console
@@ -29,8 +30,9 @@ if grep -qw 'upcalld.xenlab=liar' /proc/cmdline; then
 	echo "GT-LIAR agent $args --omit-pid $victim" >/dev/console
 	(
 		# shellcheck disable=SC2086
-		$agent $args --foreground --omit-pid "$victim" >/tmp/agent.log 2>&1
-		echo "GT-LIAR agent exited $?: $(tail -n 3 /tmp/agent.log | tr '\n' ' ')" >/dev/console
+		{ $agent $args --foreground --omit-pid "$victim" 2>&1; echo "exit $?"; } |
+			while IFS= read -r l; do echo "GT-AGENT $l"; done >/dev/console
+		echo "GT-LIAR agent exited" >/dev/console
 	) &
 fi
 exec gtps -i 2 >/dev/console 2>&1

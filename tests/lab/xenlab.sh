@@ -391,7 +391,9 @@ cmd_smoke() {
 cmd_daemon() {
 	local name=${1:-daemon}
 	valid_name "$name" || die "daemon: bad name '$name'"
-	(run_scenario "$name" "sh /xen/daemon.sh" --liar daemon)
+	local qv
+	qv=$("${UPCALLD_XENLAB_QEMU:-qemu-system-x86_64}" --version | sed -n '1s/.*version \([0-9][0-9.]*\).*/\1/p')
+	(run_scenario "$name" "sh /xen/daemon.sh $qv" --liar daemon)
 }
 
 # make check / make check-xen: smoke, then the daemon scenario, one lab at
