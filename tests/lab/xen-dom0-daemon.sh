@@ -68,7 +68,14 @@ show_logs() {
 	echo "--- upcalld log (tail)"; tail -n 40 "$DLOG" 2>/dev/null
 	echo "--- domU console (tail, no snapshots)"
 	grep -av '^GT \|^GT-PS' "$LOG" 2>/dev/null | tail -n 40
-	echo "--- alerts (tail)"; tail -n 5 "$ALERTS" 2>/dev/null | cut -c1-400
+	echo "--- alerts (messages, last 8)"
+	sed -n 's/.*"message":"\([^"]*\)".*/\1/p' "$ALERTS" 2>/dev/null | tail -n 8
+	echo "--- upcallctl guests"; ctl guests 2>&1
+}
+xs_dump() {	# the vchan rendezvous as dom0 sees it
+	echo "--- xenstore /local/domain/$domid: data (agent's ring), upcalld (key hidden)"
+	xenstore-ls -p "/local/domain/$domid/data" 2>&1 | head -n 10
+	xenstore-ls -p "/local/domain/$domid/upcalld" 2>&1 | sed 's/key = "[0-9a-f]*"/key = (64 hex digits)/'
 }
 finish() {
 	if [ -n "${dpid:-}" ] && kill -0 "$dpid" 2>/dev/null; then
@@ -261,6 +268,7 @@ elif [ $VCHAN = 0 ]; then
 	skip "upcall over vchan (no Xen transport in this upcalld: upcalls $u, failures $f)"
 else
 	bad "upcalls since the agent served: $((u - u0)), failures $((f - f0)): $(cat $W/psg.out | head -n 2)"
+	xs_dump
 fi
 [ $hid = 0 ] && { [ $VCHAN = 1 ] && bad "hidden process not reported in 120 s" ||
 	skip "hidden process (needs the upcall)"; }
