@@ -28,12 +28,6 @@
 _Static_assert(GUEST_NAME_MAX == XEN_WATCH_NAME_MAX, "guest and xen_watch name sizes");
 
 #define DISCOVER_DOMID_RESERVED 0x7ff0u	/* DOMID_FIRST_RESERVED */
-/*
- * Rescan this often without an event: xenstore fires nothing when a
- * domain is renamed (xl rename), and an event lost to a xenstored restart
- * would otherwise leave a stale guest until the next one.
- */
-#define DISCOVER_RESCAN_NS (60ull * 1000000000ull)
 
 struct discover {
 #ifdef HAVE_XEN
@@ -166,6 +160,15 @@ void discover_plan(const struct config *cfg, const struct discover_have *have,
 		p->attach[p->nattach++] = j;
 		count++;
 	}
+}
+
+uint64_t discover_next_scan(const struct discover_dom *alive, size_t nalive,
+			    uint64_t now_ns)
+{
+	for (size_t i = 0; i < nalive && i < DISCOVER_DOMS_MAX; i++)
+		if (alive[i].dying)
+			return now_ns + DISCOVER_RESCAN_SOON_NS;
+	return now_ns + DISCOVER_RESCAN_NS;
 }
 
 /* --- carrying it out ------------------------------------------------------ */
@@ -316,6 +319,7 @@ static void discover_rescan(struct upcalld *d)
 		s->alive[i].dying = s->xv[i].dying;
 		memcpy(s->alive[i].name, s->xv[i].name, sizeof(s->alive[i].name));
 	}
+	s->next_scan_ns = discover_next_scan(s->alive, n, upcalld_now_ns());
 	discover_apply(d, s->alive, n);
 }
 #endif

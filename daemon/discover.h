@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "guest.h"
 #include "upcalld.h"
@@ -26,6 +27,18 @@ struct config;
 struct config_guest;
 
 #define DISCOVER_DOMS_MAX 1024u		/* domains considered per scan */
+/*
+ * Rescan this often without an event: xenstore fires nothing when a
+ * domain is renamed (xl rename), and an event lost to a xenstored restart
+ * would otherwise leave a stale guest until the next one.
+ */
+#define DISCOVER_RESCAN_NS (60ull * 1000000000ull)
+/*
+ * ... and this soon while a listed domain is shut down but not gone: a
+ * suspended or checkpointed domain (xl save -c, a failed migration) that
+ * resumes fires no watch, and its guest was dropped when it shut down.
+ */
+#define DISCOVER_RESCAN_SOON_NS (5ull * 1000000000ull)
 
 /* A domain there is now (from xenstore, or a test). */
 struct discover_dom {
@@ -64,6 +77,10 @@ struct discover_plan {
 void discover_plan(const struct config *cfg, const struct discover_have *have,
 		   size_t nhave, const struct discover_dom *alive, size_t nalive,
 		   struct discover_plan *p);
+
+/* When to list domains again after a listing of alive (see above). */
+uint64_t discover_next_scan(const struct discover_dom *alive, size_t nalive,
+			    uint64_t now_ns);
 
 /* A guest name discover_plan accepts (s holds at most cap bytes). */
 bool discover_name_ok(const char *s, size_t cap);

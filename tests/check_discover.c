@@ -261,6 +261,19 @@ END_TEST
 
 /* --- carrying it out ------------------------------------------------------ */
 
+START_TEST(test_next_scan_is_soon_while_a_domain_is_shut_down_else_periodic)
+{
+	struct discover_dom a[] = { dom(3, "dom1"), dom(4, "web") };
+	uint64_t now = 1000ull * 1000000000ull;
+
+	ck_assert_uint_eq(discover_next_scan(a, N(a), now), now + DISCOVER_RESCAN_NS);
+	ck_assert_uint_eq(discover_next_scan(NULL, 0, now), now + DISCOVER_RESCAN_NS);
+	a[1].dying = true;	/* suspended (xl save -c): it may resume silently */
+	ck_assert_uint_eq(discover_next_scan(a, N(a), now), now + DISCOVER_RESCAN_SOON_NS);
+	ck_assert_uint_lt(DISCOVER_RESCAN_SOON_NS, DISCOVER_RESCAN_NS);
+}
+END_TEST
+
 START_TEST(test_guest_conf_has_domid_and_key_from_entry)
 {
 	struct guest_conf gc;
@@ -409,6 +422,7 @@ static Suite *discover_suite(void)
 
 	tc = tcase_create("apply");
 	tcase_add_checked_fixture(tc, common_setup, common_teardown);
+	tcase_add_test(tc, test_next_scan_is_soon_while_a_domain_is_shut_down_else_periodic);
 	tcase_add_test(tc, test_guest_conf_has_domid_and_key_from_entry);
 	tcase_add_test(tc, test_apply_domain_vanished_before_attach_stays_failed_until_dropped);
 	tcase_add_test(tc, test_apply_destroy_and_create_replaces_guest_with_new_domid);
