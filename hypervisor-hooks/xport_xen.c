@@ -10,7 +10,7 @@
  * a lying guest only stalls its own upcalls, which then time out). Here
  * every call moves at most XPORT_XEN_IO_MAX bytes and takes at most one
  * event, so a guest that signals without pause costs one cheap call per
- * signal, never a loop.
+ * signal, never a loop (and, past a limit, not even that: see below).
  *
  * Polling: the event channel's fd (/dev/xen/evtchn) always polls writable,
  * so the loop would spin on POLLOUT while a request waits for ring space.
