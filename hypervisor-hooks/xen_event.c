@@ -286,19 +286,25 @@ static void guest_log(struct xen_hv *x, int prio, const char *fmt, ...)
 static void plan_do(struct xen_hv *x, const vm_event_request_t *rq,
 		    const struct xen_req *q, const struct xen_evplan *p)
 {
+	int err;
+
 	if (p->decode_err)
 		guest_log(x, LOG_WARNING, "dropping vm_event request (reason %u, "
 			  "version %#x, vcpu %u): %s", rq->reason, rq->version,
 			  rq->vcpu_id, strerror(-p->decode_err));
-	if (p->poke)
-		xen_poke(x, p->poke_gpa, p->poke_byte);
+	/* failures below leave the vCPU trapping again: say so, rate-limited */
+	if (p->poke && (err = xen_poke(x, p->poke_gpa, p->poke_byte)))
+		guest_log(x, LOG_WARNING, "writing %#x at gpa %#" PRIx64 ": %s",
+			  p->poke_byte, p->poke_gpa, strerror(-err));
 	if (p->inject) {
 		guest_log(x, p->vector == XEN_TRAP_INT3 ? LOG_NOTICE : LOG_DEBUG,
 			  "%s at %#" PRIx64 " is not ours: handed back to the guest",
 			  p->vector == XEN_TRAP_INT3 ? "int3" : "debug exception",
 			  q->regs.rip);
-		xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, p->vector, p->type, ~0u,
-				   p->insn_len, 0);
+		if (xc_hvm_inject_trap(x->xch, x->domid, q->vcpu, p->vector, p->type,
+				       ~0u, p->insn_len, 0))
+			guest_log(x, LOG_WARNING, "handing vector %u back to vcpu %u: %s",
+				  p->vector, q->vcpu, strerror(errno));
 	}
 	if (!p->decode_err && !p->report && !p->inject &&
 	    (q->kind == XEN_REQ_BREAKPOINT || q->kind == XEN_REQ_DEBUG))
