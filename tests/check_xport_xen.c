@@ -30,6 +30,7 @@ struct fake {
 	uint8_t *big;			/* multi-page ring buffer, or NULL */
 	int pipe[2];			/* [0]: the event fd, [1]: the guest */
 	int open_ret;			/* what the next open says */
+	bool ack_fails;			/* the event channel read fails */
 	unsigned int opens, closes, acks;
 	struct libxenvchan *vc;
 };
@@ -75,7 +76,7 @@ static int fake_ack(void *arg, struct libxenvchan *vc)
 	struct fake *f = arg;
 	char c;
 
-	if (read(f->pipe[0], &c, 1) != 1)
+	if (f->ack_fails || read(f->pipe[0], &c, 1) != 1)
 		return -1;
 	f->acks++;
 	return 0;
@@ -427,6 +428,31 @@ START_TEST(test_reconnect_after_mute_listens_again)
 }
 END_TEST
 
+START_TEST(test_failing_event_ack_is_eio_not_a_retry_loop)
+{
+	char b[16];
+
+	connect_ok();
+	guest_write("x", 1);
+	guest_signal();
+	fk.ack_fails = true;
+	ck_assert_int_eq(xport_read(xp, b, sizeof(b)), -EIO);
+	ck_assert_uint_eq(xport_xen_acks(xp), 0);
+	ck_assert_uint_eq(fk.ring->right.cons, 0);	/* nothing consumed */
+}
+END_TEST
+
+START_TEST(test_event_fd_gone_is_eio)
+{
+	char b[16];
+
+	connect_ok();
+	close(fk.pipe[0]);	/* the event channel's fd vanished under us */
+	fk.pipe[0] = -1;
+	ck_assert_int_eq(xport_read(xp, b, sizeof(b)), -EIO);
+}
+END_TEST
+
 static Suite *xport_xen_suite(void)
 {
 	Suite *s = suite_create("xport_xen");
@@ -453,6 +479,8 @@ static Suite *xport_xen_suite(void)
 	tcase_add_test(tc, test_flood_of_empty_events_is_ignored_until_the_next_write);
 	tcase_add_test(tc, test_events_that_bring_data_never_mute);
 	tcase_add_test(tc, test_reconnect_after_mute_listens_again);
+	tcase_add_test(tc, test_failing_event_ack_is_eio_not_a_retry_loop);
+	tcase_add_test(tc, test_event_fd_gone_is_eio);
 	suite_add_tcase(s, tc);
 	return s;
 }
