@@ -389,11 +389,18 @@ cmd_smoke() {
 # The daemon scenario: boot with the lying agent in the domU, run
 # xen-dom0-daemon.sh in dom0, stop.
 cmd_daemon() {
-	local name=${1:-daemon}
+	local name=${1:-daemon} q v bpt desc
 	valid_name "$name" || die "daemon: bad name '$name'"
-	local qv
-	qv=$("${UPCALLD_XENLAB_QEMU:-qemu-system-x86_64}" --version | sed -n '1s/.*version \([0-9][0-9.]*\).*/\1/p')
-	(run_scenario "$name" "sh /xen/daemon.sh $qv" --liar daemon)
+	# what traps into Xen for a domU breakpoint under the QEMU booted:
+	# int3 under qemu-build.sh's patched one, debug registers from 9.1 on
+	if declare -F lab_qemu >/dev/null; then q=$(lab_qemu); else q=${UPCALLD_XENLAB_QEMU:-qemu-system-x86_64}; fi
+	v=$("$q" --version 2>/dev/null | sed -n '1s/.*version \([0-9][0-9.]*\).*/\1/p')
+	desc="QEMU $v"
+	case $q in
+	*/qemu-*-svmfix/*) bpt=int3; desc="$desc (qemu-build.sh's)" ;;
+	*) bpt=$(awk -v v="$v" 'BEGIN { split(v, a, "."); print (a[1] > 9 || (a[1] == 9 && a[2] >= 1)) ? "debugreg" : "none" }') ;;
+	esac
+	(run_scenario "$name" "sh /xen/daemon.sh $bpt \"$desc\"" --liar daemon)
 }
 
 # make check / make check-xen: smoke, then the daemon scenario, one lab at
