@@ -7,12 +7,15 @@ set -u
 BUILD_PKGS="build-essential pkg-config check libyaml-dev libbpf-dev libjson-c-dev
 libsystemd-dev libssl-dev libelf-dev zlib1g-dev clang libclang-rt-14-dev libxen-dev"
 LAB_PKGS="qemu-system-x86 busybox-static cpio socat openssl xz-utils zstd"
+# tests/lab/qemu-build.sh: the Xen lab's QEMU from Debian's source
+QEMU_BUILD_PKGS="dpkg-dev patch python3 meson ninja-build libglib2.0-dev
+libpixman-1-dev libfdt-dev"
 
 # shellcheck disable=SC2086
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $BUILD_PKGS $LAB_PKGS \
-	2>/dev/null | awk '$2 == "installed" { print $1 }')
+	$QEMU_BUILD_PKGS 2>/dev/null | awk '$2 == "installed" { print $1 }')
 missing=""
-for p in $BUILD_PKGS $LAB_PKGS; do
+for p in $BUILD_PKGS $LAB_PKGS $QEMU_BUILD_PKGS; do
 	printf '%s\n' "$installed" | grep -qx "$p" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
