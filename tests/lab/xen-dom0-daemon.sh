@@ -10,16 +10,19 @@
 #   upcalld started first, then "xl create": the daemon finds the domU in
 #   xenstore (config glob "domu*") and attaches it; its process list from
 #   memory equals the domU's ground truth (gtps on its console); CR3-write
-#   events arrive; a syscall breakpoint (debug registers) fires on execve;
-#   an upcall over vchan gets the agent's answer; the hidden process is
-#   reported; "xl destroy" makes the daemon drop the guest and it keeps
-#   answering; no breakpoint state file is left.
+#   events arrive; a syscall breakpoint (int3 or debug registers, as the
+#   lab's QEMU allows) fires on execve; an upcall over vchan gets the
+#   agent's answer; the hidden process is reported; "xl destroy" makes the
+#   daemon drop the guest and it keeps answering; no breakpoint state file
+#   is left.
 #
-# Steps whose piece is not in the build are skipped with a reason:
-# discovery (no xenstore watch in upcalld: it is then started after
-# "xl create" with --guest domu), debug-register breakpoints (the config
-# refuses "breakpoints: debugreg": the syscall rules are switched off, as
-# int3 oopses the domU under nested TCG), the vchan transport.
+# Steps whose piece is not there are skipped with a reason: discovery (no
+# xenstore watch in upcalld: it is then started after "xl create" with
+# --guest domu), the breakpoint event (a QEMU where neither int3 nor debug
+# registers trap: with no "breakpoints: debugreg" in upcalld the breakpoint
+# rules are switched off, as an int3 would oops the domU), the vchan
+# transport. The key in key_dir is not the channel's: upcalld publishes a
+# fresh one per attach in xenstore.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
 # What traps into Xen under the lab's QEMU (xenlab.sh knows which QEMU it
 # booted): int3 (tests/lab/qemu-build.sh's patched QEMU), debugreg (QEMU
