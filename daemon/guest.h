@@ -87,6 +87,12 @@ struct guest {
 	unsigned int nbps;
 	struct guest_timer timers[GUEST_TIMERS_MAX];
 	unsigned int ntimers;
+	/* breakpoints the backend could not place yet (kernel code not in
+	 * its final form during boot: ftrace NOPs are patched in later) */
+	const struct rule_trigger *bp_wait[GUEST_BPS_MAX];
+	unsigned int nbp_wait;
+	uint64_t bp_retry_ns;
+	bool degraded_for_good;		/* a degradation no retry can fix */
 	const struct rule_trigger *cr3_trig, *newas_trig;
 	uint64_t *cr3_seen;		/* open-addressed set, GUEST_CR3_MAX */
 	unsigned int ncr3;

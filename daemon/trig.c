@@ -26,6 +26,7 @@
 #define CR3_ADDR_MASK 0x000ffffffffff000ull
 #define KERNEL_HALF 0xffff800000000000ull
 #define TRIG_BUSY_RETRY_NS (100ull * 1000 * 1000)
+#define TRIG_BP_RETRY_S 10u
 
 /* Functions that run right after a context switch, for the CR3 hook. */
 static const char *const trig_switch_syms[] = {
@@ -35,31 +36,88 @@ static const char *const trig_switch_syms[] = {
 static void trig_degrade(struct guest *g, const char *what, int rc)
 {
 	g->state = GUEST_DEGRADED;
+	g->degraded_for_good = true;
 	guest_error(g, "%s: %s", what, strerror(-rc));
 }
 
-static int trig_arm_bp(struct guest *g, const struct rule_trigger *t)
+/* Resolve t's symbol (into sym) and place its breakpoint: 0 or -errno. */
+static int trig_place_bp(struct guest *g, const struct rule_trigger *t,
+			 char *sym, size_t symlen)
 {
-	char sym[128], what[192];
 	gva_t va;
 	int rc;
 
-	if (g->nbps >= GUEST_BPS_MAX)
-		return -ENOSPC;
-	rc = rule_trigger_symbol(t, sym, sizeof(sym));
+	rc = rule_trigger_symbol(t, sym, symlen);
+	if (!rc && g->nbps >= GUEST_BPS_MAX)
+		rc = -ENOSPC;
 	if (!rc)
 		rc = vmi_sym_by_name(g->vmi, sym, &va);
 	if (!rc)
 		rc = hv_set_bp(g->hv, va);
 	if (rc == -EEXIST)
 		rc = 0;	/* two triggers on one symbol share the breakpoint */
-	if (rc) {
+	if (!rc)
+		g->bps[g->nbps++] = (struct guest_bp){ .addr = va, .t = t };
+	return rc;
+}
+
+/*
+ * Refusals that can pass: the code is not in its final form yet (a guest
+ * attached while booting still has "call __fentry__" where ftrace puts
+ * its NOP, which the xen backend needs on AMD), its page is not mapped
+ * yet, or another breakpoint is being stepped over.
+ */
+static bool trig_bp_may_pass(int rc)
+{
+	return rc == -EOPNOTSUPP || rc == -EFAULT || rc == -EBUSY || rc == -EAGAIN;
+}
+
+static int trig_arm_bp(struct guest *g, const struct rule_trigger *t)
+{
+	char sym[128] = "?", what[224];
+	int rc = trig_place_bp(g, t, sym, sizeof(sym));
+
+	if (!rc)
+		return 0;
+	if (!trig_bp_may_pass(rc) || g->nbp_wait >= GUEST_BPS_MAX) {
 		snprintf(what, sizeof(what), "breakpoint on %s", sym);
 		trig_degrade(g, what, rc);
 		return 0;
 	}
-	g->bps[g->nbps++] = (struct guest_bp){ .addr = va, .t = t };
+	g->bp_wait[g->nbp_wait++] = t;
+	g->bp_retry_ns = upcalld_now_ns() + TRIG_BP_RETRY_S * 1000000000ull;
+	g->state = GUEST_DEGRADED;
+	guest_error(g, "breakpoint on %s: %s (retried every %u s)", sym,
+		    strerror(-rc), TRIG_BP_RETRY_S);
 	return 0;
+}
+
+/*
+ * Place the breakpoints refused at arm time that may since have become
+ * possible. Quiet on failure (the refusal was logged once); a success is
+ * logged, and the guest is ready again when nothing else degraded it.
+ */
+static void trig_retry_bps(struct guest *g, uint64_t now_ns)
+{
+	unsigned int i = 0;
+	char sym[128];
+
+	if (!g->nbp_wait || now_ns < g->bp_retry_ns || !g->hv)
+		return;
+	while (i < g->nbp_wait) {
+		if (trig_place_bp(g, g->bp_wait[i], sym, sizeof(sym))) {
+			i++;
+			continue;
+		}
+		upcalld_log(g->d, LOG_NOTICE, "guest %s: breakpoint on %s armed "
+			    "on retry", g->conf.name, sym);
+		g->bp_wait[i] = g->bp_wait[--g->nbp_wait];
+	}
+	g->bp_retry_ns = now_ns + TRIG_BP_RETRY_S * 1000000000ull;
+	if (!g->nbp_wait && !g->degraded_for_good && g->state == GUEST_DEGRADED) {
+		g->state = GUEST_READY;
+		g->error[0] = '\0';
+	}
 }
 
 static int trig_arm_cr3(struct guest *g, const struct rule_trigger *t)
@@ -99,8 +157,10 @@ int trig_arm(struct guest *g)
 	rc = rule_guest_new(g->rules, g->conf.name, g->hv->caps, &g->rg, &errs);
 	for (i = 0; i < errs.n; i++)
 		upcalld_log(g->d, LOG_WARNING, "guest %s: %s", g->conf.name, errs.v[i].msg);
-	if (errs.n)
+	if (errs.n) {
 		g->state = GUEST_DEGRADED;
+		g->degraded_for_good = true;
+	}
 	rule_errors_release(&errs);
 	if (rc)
 		return rc;
@@ -132,7 +192,8 @@ void trig_disarm(struct guest *g)
 		if (g->cr3_trig || g->newas_trig)
 			hv_set_cr3_events(g->hv, false);
 	}
-	g->nbps = g->ntimers = 0;
+	g->nbps = g->ntimers = g->nbp_wait = 0;
+	g->degraded_for_good = false;
 	g->cr3_trig = g->newas_trig = NULL;
 	rule_guest_free(g->rg);
 	g->rg = NULL;
@@ -399,6 +460,7 @@ void trig_tick(struct guest *g, uint64_t now_ns)
 	bool busy = trig_rule_scan_running(g);
 	unsigned int i;
 
+	trig_retry_bps(g, now_ns);
 	for (i = 0; i < g->ntimers && g->hv; i++) {
 		struct guest_timer *tm = &g->timers[i];
 
@@ -417,7 +479,7 @@ void trig_tick(struct guest *g, uint64_t now_ns)
 
 uint64_t trig_next_wakeup(const struct guest *g)
 {
-	uint64_t t = UINT64_MAX;
+	uint64_t t = g->nbp_wait ? g->bp_retry_ns : UINT64_MAX;
 	unsigned int i;
 
 	for (i = 0; i < g->ntimers; i++)

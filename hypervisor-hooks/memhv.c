@@ -28,6 +28,8 @@ struct memhv {
 	bool paused, cr3_events, gone, gone_told, in_event;
 	gva_t bps[MEMHV_BPS_MAX];
 	unsigned int nbps;
+	gva_t refuse_addr;	/* set_bp there fails with refuse_err */
+	int refuse_err;
 	struct hv_event q[MEMHV_EVENTS_MAX];
 	unsigned int qhead, qlen;
 	uint64_t seq, cur_seq, reads;
@@ -210,6 +212,8 @@ static int mh_set_bp(struct hv *hv, gva_t addr)
 
 	if (m->gone)
 		return -ENODEV;
+	if (m->refuse_err && addr == m->refuse_addr)
+		return m->refuse_err;
 	if (bp_find(m, addr) >= 0)
 		return -EEXIST;
 	if (m->nbps == MEMHV_BPS_MAX)
@@ -407,6 +411,17 @@ bool memhv_has_bp(const struct hv *hv, gva_t addr)
 	const struct memhv *m = to_cmh(hv);
 
 	return m && bp_find(m, addr) >= 0;
+}
+
+int memhv_refuse_bp(struct hv *hv, gva_t addr, int err)
+{
+	struct memhv *m = to_mh(hv);
+
+	if (!m || err > 0)
+		return -EINVAL;
+	m->refuse_addr = addr;
+	m->refuse_err = err;
+	return 0;
 }
 
 unsigned int memhv_nr_bps(const struct hv *hv)

@@ -45,6 +45,13 @@ int memhv_set_regs(struct hv *hv, unsigned int vcpu, const struct hv_regs *r);
 bool memhv_paused(const struct hv *hv);
 bool memhv_has_bp(const struct hv *hv, gva_t addr);
 unsigned int memhv_nr_bps(const struct hv *hv);
+
+/*
+ * set_bp at addr fails with err (a -errno; 0 lifts it) until told
+ * otherwise, as a real backend refuses code it cannot trap yet (xen on
+ * AMD: no ftrace NOP at the address while the guest boots).
+ */
+int memhv_refuse_bp(struct hv *hv, gva_t addr, int err);
 bool memhv_cr3_events(const struct hv *hv);
 
 /*

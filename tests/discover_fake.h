@@ -1,9 +1,8 @@
 /*
  * discover_fake.h - the fixture shared by the discovery tests
- * (check_discover.c, check_discover_gone.c): the daemon's own functions,
- * which live in upcalld.c, the program (upcalld_log records the lines,
- * upcalld_alert counts), a configuration with qemu and xen entries, a
- * daemon context, and helpers to make domain lists and plans.
+ * (check_discover.c, check_discover_gone.c): the daemon's own functions
+ * (daemon_fake.h), a configuration with qemu and xen entries, a daemon
+ * context, and helpers to make domain lists and plans.
  * Header-only, so each test program has its own copy of the state.
  */
 #ifndef UPCALLD_TESTS_DISCOVER_FAKE_H
@@ -22,51 +21,7 @@
 #include "discover.h"
 #include "guest.h"
 #include "upcalld.h"
-
-#define LOG_LINES 64
-
-static char logv[LOG_LINES][320];	/* the last LOG_LINES lines */
-static int nlog, nalerts;		/* nlog: lines ever logged */
-
-void upcalld_log(const struct upcalld *d, int prio, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(logv[nlog++ % LOG_LINES], sizeof(logv[0]), fmt, ap);
-	va_end(ap);
-}
-
-uint64_t upcalld_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int upcalld_alert(struct upcalld *d, const struct alert *a)
-{
-	nalerts++;
-	return 0;
-}
-
-static __attribute__((unused)) bool logged(const char *line)
-{
-	for (int i = 0; i < nlog && i < LOG_LINES; i++)
-		if (!strcmp(logv[i], line))
-			return true;
-	return false;
-}
-
-static __attribute__((unused)) int logged_count(const char *part)
-{
-	int n = 0;
-
-	for (int i = 0; i < nlog && i < LOG_LINES; i++)
-		n += strstr(logv[i], part) != NULL;
-	return n;
-}
+#include "daemon_fake.h"
 
 /* --- fixtures ------------------------------------------------------------- */
 
