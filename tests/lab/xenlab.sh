@@ -13,7 +13,7 @@
 #                                 (BP default: __x64_sys_openat with the QEMU
 #                                 of qemu-build.sh, none with the system's)
 #   xenlab.sh daemon [NAME]       boot (--liar), run xen-dom0-daemon.sh, stop
-#   xenlab.sh check               smoke, then daemon; "xen: N passed, N failed"
+#   xenlab.sh check               qemu-build.sh, smoke, daemon; "xen: N passed, N failed"
 #
 # dom0 I/O: Xen owns com1 (QEMU's first serial, logged to console.log: Xen's
 # and the kernels' messages). dom0 drives the second 16550 (ttyS1) itself:
@@ -426,6 +426,10 @@ cmd_check() {
 	local pass=0 failed="" t rc name t0
 	t0=$(now_ms)
 	(cmd_fetch -q) || { echo "xen: 0 passed, 1 failed"; echo "failing: fetch"; return 1; }
+	# the syscall breakpoint steps need the fixed QEMU (about 8 min to
+	# build, once per machine and QEMU version; instant afterwards)
+	"$HERE/qemu-build.sh" >/dev/null ||
+		{ echo "xen: 0 passed, 1 failed"; echo "failing: qemu-build"; return 1; }
 	for t in smoke daemon; do
 		name=chk$$-$t
 		echo "== xenlab.sh $t"
