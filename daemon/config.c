@@ -22,7 +22,7 @@ static const char *const top_keys[] = {
 };
 static const char *const guest_keys[] = {
 	"match", "backend", "profiles", "key_dir", "ram", "gdb", "upcall",
-	"upcall_timeout", NULL,
+	"upcall_timeout", "breakpoints", NULL,
 };
 static const char *const rate_keys[] = { "rate", "burst", "dedup", NULL };
 
@@ -148,8 +148,8 @@ static int qemu_paths(struct cload *L, struct config_guest *g,
 static int load_guest(struct cload *L, const struct rule_ynode *n,
 		      struct config_guest *g)
 {
-	const struct rule_ynode *v[9];
-	const char *be;
+	const struct rule_ynode *v[10];
+	const char *be, *bp;
 	int rc = rule_ymap(L->d, n, "a guest entry", guest_keys, v);
 
 	*g = (struct config_guest){ .line = n->line, .col = n->col,
@@ -183,6 +183,17 @@ static int load_guest(struct cload *L, const struct rule_ynode *n,
 					  "qemu", guest_keys[k]);
 				rc = -EINVAL;
 			}
+	}
+	if (v[8] && g->backend != CONFIG_BACKEND_XEN) {
+		rule_yerr(L->d, v[8], "'breakpoints' is only for backend xen");
+		rc = -EINVAL;
+	} else if (v[8] && rule_ystr(L->d, v[8], "breakpoints", true, &bp) < 0) {
+		rc = -EINVAL;
+	} else if (v[8] && strcmp(bp, "int3") && strcmp(bp, "debugreg")) {
+		rule_yerr(L->d, v[8], "unknown breakpoints '%.32s' (int3 or debugreg)", bp);
+		rc = -EINVAL;
+	} else if (v[8]) {
+		g->debugreg_bps = !strcmp(bp, "debugreg");
 	}
 	if (v[7] && rule_yduration(L->d, v[7], "upcall_timeout",
 				   &g->upcall_timeout_ms) < 0)

@@ -46,6 +46,7 @@ struct config_guest {
 	const char *gdb;		/* gdbstub unix socket */
 	const char *upcall;		/* virtio-serial chardev socket, or NULL */
 	uint64_t upcall_timeout_ms;
+	bool debugreg_bps;		/* xen: breakpoints in debug registers */
 	unsigned int line, col;
 };
 

@@ -184,6 +184,8 @@ int discover_guest_conf(const struct config_guest *cg, const char *name,
 	snprintf(gc->profiles, sizeof(gc->profiles), "%s", cg->profiles ? cg->profiles : "");
 	gc->upcall_timeout_ms = cg->upcall_timeout_ms;
 	gc->domid = domid;
+	snprintf(gc->breakpoints, sizeof(gc->breakpoints), "%s",
+		 cg->debugreg_bps ? "debugreg" : "int3");
 	if (cg->ram)
 		rc = config_expand(cg->ram, name, gc->ram, sizeof(gc->ram));
 	if (rc >= 0 && cg->gdb)

@@ -221,6 +221,15 @@ static int guest_open_hv(struct guest *g)
 		rc = domid ? 0 : xen_domid_by_name(g->conf.name, &domid);
 		if (!rc)
 			rc = xen_hv_new(domid, g->conf.name, NULL, &g->hv);
+		/* PV guests have no breakpoints of either kind to choose */
+		if (!rc && !strcmp(g->conf.breakpoints, "debugreg") &&
+		    hv_has(g->hv, HV_CAP_BREAKPOINT)) {
+			rc = xen_hv_set_bp_mode(g->hv, true);
+			if (rc) {
+				guest_error(g, "breakpoints: debugreg: %s", strerror(-rc));
+				return rc;
+			}
+		}
 		if (rc && g->conf.domid)
 			guest_error(g, "attach to Xen domain %u: %s", domid, strerror(-rc));
 		else if (rc)

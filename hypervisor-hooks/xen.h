@@ -17,9 +17,10 @@
  * (0f 1f 44 00 00, checked first) resumes by rip += 5 on Intel and AMD;
  * elsewhere it needs single-step, which Xen offers on Intel only
  * (set_bp then returns -EOPNOTSUPP on AMD). Needs a CPU that raises the
- * #BP intercept for int3: QEMU TCG's nested SVM (the Xen lab) does not (it
- * checks only the INTn intercept), so there the guest takes our int3 as
- * its own #BP and oopses; no vm_event request ever arrives.
+ * #BP intercept for int3: Debian 12's QEMU 7.2 TCG emulation of nested SVM
+ * does not (it checks only the INTn intercept), so there the guest takes
+ * our int3 as its own #BP and oopses; the Xen lab boots a QEMU built with
+ * tests/lab/qemu/svm-int3-intercept.patch (tests/lab/qemu-build.sh).
  * hv_free() removes every int3 (and our debug registers), answers every
  * request still in the ring and turns the monitor off.
  * A daemon killed outright cannot: the int3 addresses, debug-register

@@ -86,6 +86,8 @@ START_TEST(test_full_fixture_loads_every_key)
 	ck_assert_int_eq(c->guests[1].backend, CONFIG_BACKEND_XEN);
 	ck_assert_uint_eq(c->guests[1].upcall_timeout_ms, 2000);
 	ck_assert_ptr_null(c->guests[1].ram);
+	ck_assert(c->guests[1].debugreg_bps);
+	ck_assert(!c->guests[0].debugreg_bps);
 	ck_assert_uint_eq(c->nrule_paths, 1);
 	ck_assert(ends_with(c->rule_paths[0], "/config/../override"));
 	ck_assert_uint_eq(c->noutputs, 5);
@@ -162,7 +164,9 @@ START_TEST(test_guest_entry_errors)
 	       { 17, 10, false, "gdb has no %n but match 'q*' fits several" },
 	       { 18, 21, false, "upcall_timeout: bad duration '10'" },
 	       { 22, 21, false, "upcall_timeout must be more than 0 and at most 60s" },
-	       { 23, 5, false, "a guest entry needs match, backend and profiles" });
+	       { 26, 18, false, "unknown breakpoints 'hw' (int3 or debugreg)" },
+	       { 32, 18, false, "'breakpoints' is only for backend xen" },
+	       { 33, 5, false, "a guest entry needs match, backend and profiles" });
 }
 END_TEST
 

@@ -285,6 +285,10 @@ START_TEST(test_guest_conf_has_domid_and_key_from_entry)
 	ck_assert_uint_eq(gc.domid, 7);
 	ck_assert_str_eq(gc.key, "/nonexistent/keys/dom1.key");
 	ck_assert_str_eq(gc.profiles, "/nonexistent/profiles");
+	ck_assert_str_eq(gc.breakpoints, "int3");	/* the default */
+	cfg->guests[1].debugreg_bps = true;
+	ck_assert_int_eq(discover_guest_conf(&cfg->guests[1], "dom1", 7, &gc), 0);
+	ck_assert_str_eq(gc.breakpoints, "debugreg");
 	/* a qemu template refuses a name that would climb out of the path */
 	ck_assert_int_eq(discover_guest_conf(&cfg->guests[0], "..", 0, &gc), -EINVAL);
 	memset(longname, 'q', sizeof(longname) - 1);
