@@ -13,7 +13,9 @@
 #                                 (BP default: __x64_sys_openat with the QEMU
 #                                 of qemu-build.sh, none with the system's)
 #   xenlab.sh daemon [NAME]       boot (--liar), run xen-dom0-daemon.sh, stop
-#   xenlab.sh check               qemu-build.sh, smoke, daemon; "xen: N passed, N failed"
+#   xenlab.sh discover [NAME]     boot, run xen-dom0-discover.sh, stop
+#   xenlab.sh check               qemu-build.sh, smoke, daemon, discover;
+#                                 "xen: N passed, N failed"
 #
 # dom0 I/O: Xen owns com1 (QEMU's first serial, logged to console.log: Xen's
 # and the kernels' messages). dom0 drives the second 16550 (ttyS1) itself:
@@ -236,6 +238,7 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 	fi
 	install -m 0755 "$HERE/xen-dom0-smoke.sh" "$st/xen/smoke.sh"
 	install -m 0755 "$HERE/xen-dom0-daemon.sh" "$st/xen/daemon.sh"
+	install -m 0755 "$HERE/xen-dom0-discover.sh" "$st/xen/discover.sh"
 	mkdir -p "$st/xen/rules"
 	cp "$ROOT"/rules/*.yaml "$st/xen/rules/"
 	cp "$HERE/xen-lab-rules.yaml" "$st/xen/lab-rules.yaml"
@@ -420,6 +423,14 @@ cmd_daemon() {
 	(run_scenario "$name" "sh /xen/daemon.sh $bpt \"$desc\"" --liar daemon)
 }
 
+# Discovery: upcalld follows two create/destroy rounds, a rename, forged
+# xenstore entries and a domain whose name no entry accepts.
+cmd_discover() {
+	local name=${1:-discover}
+	valid_name "$name" || die "discover: bad name '$name'"
+	(run_scenario "$name" "sh /xen/discover.sh 2 cr3" "" discover)
+}
+
 # make check / make check-xen: smoke, then the daemon scenario, one lab at
 # a time, names of this run only; the run dirs of passing labs are removed.
 cmd_check() {
@@ -430,7 +441,7 @@ cmd_check() {
 	# build, once per machine and QEMU version; instant afterwards)
 	"$HERE/qemu-build.sh" >/dev/null ||
 		{ echo "xen: 0 passed, 1 failed"; echo "failing: qemu-build"; return 1; }
-	for t in smoke daemon; do
+	for t in smoke daemon discover; do
 		name=chk$$-$t
 		echo "== xenlab.sh $t"
 		"cmd_$t" "$name"; rc=$?
@@ -467,6 +478,7 @@ start) shift; cmd_start "$@" ;;
 run) shift; cmd_run "$@" ;;
 stop) shift; cmd_stop "$@" ;;
 smoke) shift; cmd_smoke "$@" ;;
+discover) shift; cmd_discover "$@" ;;
 daemon) shift; cmd_daemon "$@" ;;
 check) shift; cmd_check "$@" ;;
 list) cmd_list ;;
