@@ -225,8 +225,36 @@ static size_t tx_frame_len(const struct upcall *u, size_t off)
 	return wire_frame_len(wire_get32(u->tx + off + 44));
 }
 
+/*
+ * Take the queued frames of requests that already ended (deadline or
+ * cancel while the transport was down) out of the send queue: sent at
+ * the next connect, the agent would answer each of them, one at a time
+ * and before the live requests behind them, and every such answer would
+ * come back as a stale reply. A head frame already partly sent stays:
+ * the agent needs the rest of it to stay in step.
+ */
+static void drop_ended_frames(struct upcall *u)
+{
+	size_t off = u->tx_frame;
+
+	if (u->tx_off > off)
+		off += tx_frame_len(u, off);
+	while (off < u->tx_len) {
+		size_t len = tx_frame_len(u, off);
+
+		if (find_pending(u, wire_get64(u->tx + off + 16))) {
+			off += len;
+			continue;
+		}
+		memmove(u->tx + off, u->tx + off + len, u->tx_len - off - len);
+		u->tx_len -= len;
+	}
+}
+
 static void flush(struct upcall *u, uint64_t now)
 {
+	if (u->xp->connected && u->tx_off < u->tx_len)
+		drop_ended_frames(u);
 	while (u->xp->connected && u->tx_off < u->tx_len) {
 		ssize_t n = xport_write(u->xp, u->tx + u->tx_off,
 					u->tx_len - u->tx_off);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #ifdef HAVE_XEN
+#include "upcall.h"
 #include "xport_xen.h"
 
 #define PAGE 4096u
@@ -453,6 +454,37 @@ START_TEST(test_event_fd_gone_is_eio)
 }
 END_TEST
 
+/*
+ * The upcall client over this transport: a request whose deadline passed
+ * while no agent served is not sent when the agent comes; only the live
+ * one reaches the agent's ring (the client's write ring, "left").
+ */
+START_TEST(test_request_ended_before_the_agent_served_is_never_sent)
+{
+	struct upcall_cfg cfg = { .guest = "g" };
+	struct upcall_query q = { .query = WIRE_Q_PROCS, .timeout_ns = 1000 };
+	const uint8_t *sent = (const uint8_t *)fk.ring + 1024;
+	struct upcall *u;
+	uint64_t ended, live;
+
+	fk.open_ret = -EAGAIN;
+	ck_assert_int_eq(upcall_new(&cfg, xp, &u), 0);
+	ck_assert_int_eq(upcall_submit(u, &q, 0, &ended), 0);
+	upcall_tick(u, 2000);		/* no agent yet; the deadline passes */
+	ck_assert_uint_eq(upcall_inflight(u), 0);
+	q.timeout_ns = 10000000000ull;
+	ck_assert_int_eq(upcall_submit(u, &q, 2000, &live), 0);
+	fk.open_ret = 0;
+	upcall_tick(u, 3000000000ull);	/* past the reconnect backoff */
+	ck_assert(xp->connected);
+	ck_assert_uint_eq(fk.ring->left.prod, wire_frame_len(0));
+	ck_assert_uint_eq(wire_get64(sent + 16), live);
+	ck_assert_uint_ne(live, ended);
+	upcall_free(u);			/* frees xp */
+	xp = NULL;
+}
+END_TEST
+
 static Suite *xport_xen_suite(void)
 {
 	Suite *s = suite_create("xport_xen");
@@ -481,6 +513,7 @@ static Suite *xport_xen_suite(void)
 	tcase_add_test(tc, test_reconnect_after_mute_listens_again);
 	tcase_add_test(tc, test_failing_event_ack_is_eio_not_a_retry_loop);
 	tcase_add_test(tc, test_event_fd_gone_is_eio);
+	tcase_add_test(tc, test_request_ended_before_the_agent_served_is_never_sent);
 	suite_add_tcase(s, tc);
 	return s;
 }
