@@ -23,7 +23,7 @@
 # rules are switched off, as an int3 would oops the domU), the vchan
 # transport. The key in key_dir is not the channel's: upcalld publishes a
 # fresh one per attach in xenstore.
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
+. /xen/lib.sh	# tests/lab/xen-dom0-lib.sh: LOG, up, ms, last_gt, snapshots, minus, both
 # What traps into Xen under the lab's QEMU (xenlab.sh knows which QEMU it
 # booted): int3 (tests/lab/qemu-build.sh's patched QEMU), debugreg (QEMU
 # 9.1 and later raise #DB for a nested guest's DR7 breakpoints), none
@@ -31,7 +31,6 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
 # fires).
 BPTRAP=${1:-none}
 QEMU_DESC=${2:-unknown QEMU}
-LOG=/var/log/xen/console/guest-domu.log
 W=/run/lab
 CONF=$W/upcalld.yaml
 DLOG=$W/upcalld.log
@@ -39,8 +38,6 @@ ALERTS=$W/alerts.json
 SOCK=$W/upcalld.sock
 STATE=/run/upcalld
 fail=0
-up() { cut -d' ' -f1 /proc/uptime; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 at() { awk -v a="$T0" -v b="$(up)" 'BEGIN { printf "%5.1f", b - a }'; }
 ok() { echo "XEN ok [$(at)] $*"; }
 bad() { echo "XEN FAIL [$(at)] $*"; fail=1; }
@@ -55,22 +52,11 @@ waitfor() {
 	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$wend" ]; do "$@" && return 0; sleep 0.2; done
 	"$@"
 }
-snapshots() { grep -c '^GT-PS-END' "$LOG" 2>/dev/null; }
 alive() {	# the domU still produces snapshots
 	n1=$(snapshots); sleep 6; n2=$(snapshots)
 	[ "$n2" -gt "$n1" ] && ok "domU alive $1 ($n1 -> $n2 snapshots in 6 s)" ||
 		bad "domU stalled $1"
 }
-last_gt() {	# the last complete snapshot: "pid comm" lines
-	awk '/^GT-PS-BEGIN/ { n = 0; delete l; go = 1; next }
-	     /^GT-PS-END/ { if (go) { out = ""; for (i = 0; i < n; i++) out = out l[i] "\n"; keep = out }; go = 0; next }
-	     go && $1 == "GT" { c = $5; for (i = 6; i <= NF; i++) c = c " " $i;
-	                        if (c ~ /^kworker\//) sub(/-.*/, "", c)
-	                        l[n++] = $2 " " substr(c, 1, 15) }
-	     END { printf "%s", keep }' "$LOG" | tr -d '\r'
-}
-minus() { awk 'NR == FNR { s[$0] = 1; next } !($0 in s)' "$2" "$1"; }
-both() { awk 'NR == FNR { s[$0] = 1; next } ($0 in s)' "$2" "$1"; }
 show_logs() {
 	echo "--- upcalld log (tail)"; tail -n 40 "$DLOG" 2>/dev/null
 	echo "--- domU console (tail, no snapshots)"

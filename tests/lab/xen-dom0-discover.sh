@@ -10,7 +10,7 @@
 #   discover.sh [ROUNDS] [RULE]   RULE: none (default) or cr3 (an event
 #                                 rule on new_address_space: the monitor
 #                                 ring is live when the domain dies)
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
+. /xen/lib.sh	# tests/lab/xen-dom0-lib.sh: up, ms
 ROUNDS=${1:-2}
 RULE=${2:-none}
 D=/tmp/disc
@@ -19,8 +19,6 @@ SOCK=$D/ctl.sock
 fail=0
 ok() { echo "DISC ok $*"; }
 bad() { echo "DISC FAIL $*"; fail=1; }
-up() { cut -d' ' -f1 /proc/uptime; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 # the time (uptime) when the log has COUNT lines with PATTERN, into FILE
 watch_for() {	# $1 pattern $2 count $3 file
 	rm -f "$3"

@@ -21,26 +21,13 @@
 # uses debug registers instead: QEMU 7.2 never raises their #DB (its VMRUN
 # loads DR7 from the VMCB without arming its breakpoints; fixed in 9.1),
 # so under 7.2 that mode reports "no breakpoint event".
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
-LOG=/var/log/xen/console/guest-domu.log
+. /xen/lib.sh	# tests/lab/xen-dom0-lib.sh: LOG, up, ms, last_gt, minus, both
 BP=${1:-}
 BPMODE=${2:-int3}
 case $BPMODE in int3) BPOPT= ;; debugreg) BPOPT=--debugreg ;; *) echo "smoke.sh: bad mode $BPMODE" >&2; exit 2 ;; esac
 fail=0
 ok() { echo "SMOKE ok $*"; }
 bad() { echo "SMOKE FAIL $*"; fail=1; }
-up() { cut -d' ' -f1 /proc/uptime; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
-last_gt() {	# the last complete snapshot: "pid comm" lines
-	awk '/^GT-PS-BEGIN/ { n = 0; delete l; go = 1; next }
-	     /^GT-PS-END/ { if (go) { out = ""; for (i = 0; i < n; i++) out = out l[i] "\n"; keep = out }; go = 0; next }
-	     go && $1 == "GT" { c = $5; for (i = 6; i <= NF; i++) c = c " " $i;
-	                        # /proc names kworkers "kworker/0:1-wq" and shows
-	                        # kthread names whole; task->comm keeps 15 chars
-	                        if (c ~ /^kworker\//) sub(/-.*/, "", c)
-	                        l[n++] = $2 " " substr(c, 1, 15) }
-	     END { printf "%s", keep }' "$LOG" | tr -d '\r'
-}
 
 t0=$(up)
 xl create /xen/domu.cfg >/tmp/xl.out 2>&1 || { cat /tmp/xl.out; bad "xl create"; exit 1; }
@@ -64,9 +51,6 @@ while [ $i -lt 100 ] && [ "$(grep -c '^GT-PS-END' "$LOG")" -le "$n1" ]; do sleep
 last_gt >/tmp/gt2
 grep '^PS ' /tmp/probe.out | awk '{ c = $5; for (i = 6; i <= NF; i++) c = c " " $i; print $2 " " c }' >/tmp/mem
 # stable = in both ground-truth snapshots; each must be in memory, same comm
-# (dom0's busybox has no comm(1): set operations in awk)
-minus() { awk 'NR == FNR { s[$0] = 1; next } !($0 in s)' "$2" "$1"; }
-both() { awk 'NR == FNR { s[$0] = 1; next } ($0 in s)' "$2" "$1"; }
 both /tmp/gt1 /tmp/gt2 >/tmp/stable
 missing=$(minus /tmp/stable /tmp/mem)
 extra=$(minus /tmp/mem /tmp/gt1 | while read -r p c; do grep -q "^$p " /tmp/gt2 || echo "$p $c"; done)

@@ -239,6 +239,7 @@ dom0_image() {	# $1 abi dir, $2 xen dir, $3 run dir, $4 domU extra args
 	install -m 0755 "$HERE/xen-dom0-smoke.sh" "$st/xen/smoke.sh"
 	install -m 0755 "$HERE/xen-dom0-daemon.sh" "$st/xen/daemon.sh"
 	install -m 0755 "$HERE/xen-dom0-discover.sh" "$st/xen/discover.sh"
+	install -m 0644 "$HERE/xen-dom0-lib.sh" "$st/xen/lib.sh"
 	mkdir -p "$st/xen/rules"
 	cp "$ROOT"/rules/*.yaml "$st/xen/rules/"
 	cp "$HERE/xen-lab-rules.yaml" "$st/xen/lab-rules.yaml"
