@@ -42,7 +42,10 @@ struct agent {
 	time_t key_checked;		/* last re-read after a bad MAC */
 };
 
+#define LOG_LINE_MAX 512		/* < PIPE_BUF: one write, never torn */
+
 static bool log_stderr;
+static unsigned long log_dropped;	/* lines the log sink had no room for */
 
 void agent_log_init(bool foreground)
 {
@@ -51,18 +54,48 @@ void agent_log_init(bool foreground)
 		openlog("upcalld-agent", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+/*
+ * One line to stderr without ever waiting for it: the agent logs in the
+ * middle of a request, and a log sink that stops reading (a pipe to a
+ * slow console) must cost log lines, not answers. A pipe that polls
+ * writable has room for PIPE_BUF bytes, so the single write below does
+ * not block; without room the line is dropped and counted, and the next
+ * line that fits says how many were lost.
+ */
+static void log_line(const char *fmt, va_list ap)
+{
+	struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+	char line[LOG_LINE_MAX];
+	int n = 0, m;
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+		log_dropped++;
+		return;
+	}
+	if (log_dropped)
+		n = snprintf(line, sizeof(line), "upcalld-agent: (%lu log lines "
+			     "dropped: stderr was full)\n", log_dropped);
+	m = snprintf(line + n, sizeof(line) - (size_t)n, "upcalld-agent: ");
+	n += m;
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = m < 0 ? n : n + m >= (int)sizeof(line) - 1 ? (int)sizeof(line) - 2
+							 : n + m;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) == n)
+		log_dropped = 0;
+	else
+		log_dropped++;
+}
+
 void agent_log(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (log_stderr) {
-		fputs("upcalld-agent: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
+	if (log_stderr)
+		log_line(fmt, ap);
+	else
 		vsyslog(prio, fmt, ap);
-	}
 	va_end(ap);
 }
 
