@@ -20,6 +20,15 @@ last_gt() {
 	     END { printf "%s", keep }' "$LOG" | tr -d '\r'
 }
 snapshots() { grep -c '^GT-PS-END' "$LOG" 2>/dev/null; }
+# Seconds until the domU's next snapshot (it writes one every 2 s; a loaded
+# nested-TCG domU can take several times that), "none" after $1 s.
+next_snapshot() {
+	n1=$(snapshots); i=0
+	while [ $i -lt $(($1 * 5)) ] && [ "$(snapshots)" -le "$n1" ]; do
+		sleep 0.2; i=$((i + 1))
+	done
+	[ "$(snapshots)" -gt "$n1" ] && echo $((i / 5)) || echo none
+}
 
 # Lines of file $1 not in file $2 / in both.
 minus() { awk 'NR == FNR { s[$0] = 1; next } !($0 in s)' "$2" "$1"; }
