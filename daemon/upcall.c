@@ -1,12 +1,10 @@
 /*
  * upcall.c - the upcall client: one non-blocking state machine per guest
  * (transport connection, send queue, frame decoder, outstanding requests),
- * driven by the daemon's poll loop. See upcall.h for the contract.
- *
- * Every frame the guest sends is hostile input: it is matched to a request
- * by id AND nonce only after its MACs verify, its frames must come in
- * order, and the whole answer is capped. Whatever fails is a finding, and
- * never stops the other guests served by the same loop.
+ * driven by the daemon's poll loop. See upcall.h for the contract. This
+ * file owns the requests, the send queue and the transport; what the
+ * guest sends back is judged in upcall_rx.c. Whatever fails is a finding,
+ * and never stops the other guests served by the same loop.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,43 +16,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "upcall.h"
+#include "upcall_int.h"
 
-#define RECENT_IDS 64u			/* ended requests, for stale details */
 #define READS_PER_CALL 64u		/* fairness between guests */
-#define NS_PER_MS 1000000ull
-
-struct upcall_pending {
-	bool used;
-	uint64_t id;
-	uint8_t nonce[WIRE_NONCE_LEN];
-	unsigned int query;
-	int32_t pid;
-	uint64_t submit_ns, deadline_ns;
-	void (*done)(void *arg, struct upcall_result *res);
-	void *arg;
-	struct upcall_result *res;	/* created on the first frame */
-	uint32_t next_seq;
-};
-
-struct upcall {
-	char guest[64];
-	struct xport *xp;
-	struct wire_key *key;
-	struct wire_rx rx;
-	void (*on_finding)(void *arg, const struct upcall_finding *f);
-	void *arg;
-	uint64_t next_id;
-	struct upcall_pending pend[UPCALL_INFLIGHT_MAX];
-	size_t npend;
-	uint64_t recent[RECENT_IDS];
-	unsigned int recent_pos;
-	/* send queue: whole request frames; tx_frame = start of the head one */
-	uint8_t tx[UPCALL_TX_MAX];
-	size_t tx_off, tx_len, tx_frame;
-	uint64_t reconnect_at, backoff, backoff_min, backoff_max;
-	struct upcall_stats st;
-};
 
 static void finding_v(struct upcall *u, enum upcall_reason why, uint64_t id,
 		      unsigned int query, const char *fmt, va_list ap)
@@ -68,8 +32,7 @@ static void finding_v(struct upcall *u, enum upcall_reason why, uint64_t id,
 		u->on_finding(u->arg, &f);
 }
 
-__attribute__((format(printf, 5, 6)))
-static void finding(struct upcall *u, enum upcall_reason why, uint64_t id,
+void upcall_report(struct upcall *u, enum upcall_reason why, uint64_t id,
 		    unsigned int query, const char *fmt, ...)
 {
 	va_list ap;
@@ -79,7 +42,7 @@ static void finding(struct upcall *u, enum upcall_reason why, uint64_t id,
 	va_end(ap);
 }
 
-static struct upcall_pending *find_pending(struct upcall *u, uint64_t id)
+struct upcall_pending *upcall_find_pending(struct upcall *u, uint64_t id)
 {
 	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++)
 		if (u->pend[i].used && u->pend[i].id == id)
@@ -87,7 +50,7 @@ static struct upcall_pending *find_pending(struct upcall *u, uint64_t id)
 	return NULL;
 }
 
-static bool recently_ended(const struct upcall *u, uint64_t id)
+bool upcall_recently_ended(const struct upcall *u, uint64_t id)
 {
 	for (size_t i = 0; i < RECENT_IDS; i++)
 		if (u->recent[i] == id)
@@ -96,7 +59,7 @@ static bool recently_ended(const struct upcall *u, uint64_t id)
 }
 
 /* End a request: free its slot first, so the callback may submit again. */
-static void finish(struct upcall *u, struct upcall_pending *p,
+void upcall_finish(struct upcall *u, struct upcall_pending *p,
 		   enum upcall_reason why, const char *detail, uint64_t now)
 {
 	struct upcall_result *res = p->res;
@@ -122,9 +85,7 @@ static void finish(struct upcall *u, struct upcall_pending *p,
 		upcall_result_free(res);
 }
 
-/* A finding that also ends request p with the same reason and detail. */
-__attribute__((format(printf, 5, 6)))
-static void fail(struct upcall *u, struct upcall_pending *p, uint64_t now,
+void upcall_fail(struct upcall *u, struct upcall_pending *p, uint64_t now,
 		 enum upcall_reason why, const char *fmt, ...)
 {
 	char detail[UPCALL_DETAIL_LEN];
@@ -134,8 +95,8 @@ static void fail(struct upcall *u, struct upcall_pending *p, uint64_t now,
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	if (why != UPCALL_E_NOMEM)
-		finding(u, why, p->id, p->query, "%s", detail);
-	finish(u, p, why, detail, now);
+		upcall_report(u, why, p->id, p->query, "%s", detail);
+	upcall_finish(u, p, why, detail, now);
 }
 
 int upcall_new(const struct upcall_cfg *cfg, struct xport *xp,
@@ -190,7 +151,7 @@ void upcall_free(struct upcall *u)
 	now = upcall_now_ns();
 	for (size_t i = 0; i < UPCALL_INFLIGHT_MAX; i++)
 		if (u->pend[i].used)
-			finish(u, &u->pend[i], UPCALL_E_CANCELLED,
+			upcall_finish(u, &u->pend[i], UPCALL_E_CANCELLED,
 			       "client closed", now);
 	xport_free(u->xp);
 	wire_rx_release(&u->rx);
@@ -201,16 +162,19 @@ void upcall_free(struct upcall *u)
 
 /* ---- transport ---------------------------------------------------------- */
 
-static void report_rx_end(struct upcall *u, uint64_t now);
+/* Length of the queued request frame starting at tx[off]. */
+static size_t tx_frame_len(const struct upcall *u, size_t off)
+{
+	return wire_frame_len(wire_get32(u->tx + off + 44));
+}
 
 static void drop_connection(struct upcall *u, uint64_t now)
 {
-	report_rx_end(u, now);
+	upcall_rx_end(u, now);
 	xport_disconnect(u->xp);
 	/* the rest of a half-sent request frame is useless to the agent */
 	if (u->tx_off > u->tx_frame) {
-		u->tx_off = u->tx_frame +
-			wire_frame_len(wire_get32(u->tx + u->tx_frame + 44));
+		u->tx_off = u->tx_frame + tx_frame_len(u, u->tx_frame);
 		u->tx_frame = u->tx_off;
 	}
 	u->st.disconnects++;
@@ -219,11 +183,6 @@ static void drop_connection(struct upcall *u, uint64_t now)
 						     : u->backoff * 2;
 }
 
-/* Length of the queued request frame starting at tx[off]. */
-static size_t tx_frame_len(const struct upcall *u, size_t off)
-{
-	return wire_frame_len(wire_get32(u->tx + off + 44));
-}
 
 /*
  * Take the queued frames of requests that already ended (deadline or
@@ -242,7 +201,7 @@ static void drop_ended_frames(struct upcall *u)
 	while (off < u->tx_len) {
 		size_t len = tx_frame_len(u, off);
 
-		if (find_pending(u, wire_get64(u->tx + off + 16))) {
+		if (upcall_find_pending(u, wire_get64(u->tx + off + 16))) {
 			off += len;
 			continue;
 		}
@@ -355,194 +314,6 @@ int upcall_submit(struct upcall *u, const struct upcall_query *q,
 	return 0;
 }
 
-/* ---- replies ------------------------------------------------------------ */
-
-/* The pending request an authentic header belongs to, id and nonce both. */
-static struct upcall_pending *match(struct upcall *u, const struct wire_hdr *h)
-{
-	struct upcall_pending *p = find_pending(u, h->req_id);
-
-	if (!p || CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN))
-		return NULL;
-	return p;
-}
-
-/* Frame-level checks against the request; false if p was ended. */
-static bool frame_fits(struct upcall *u, struct upcall_pending *p,
-		       const struct wire_hdr *h, uint64_t now)
-{
-	struct upcall_result *r = p->res;
-
-	if (h->query != p->query) {
-		fail(u, p, now, UPCALL_F_MALFORMED, "reply is for query %s, "
-		     "request was %s", wire_query_str(h->query),
-		     wire_query_str(p->query));
-		return false;
-	}
-	if (h->seq != p->next_seq) {
-		fail(u, p, now, UPCALL_F_MALFORMED, "frame %u arrived, "
-		     "expected frame %u", h->seq, p->next_seq);
-		return false;
-	}
-	if (r->frames + 1 > WIRE_REPLY_FRAMES_MAX ||
-	    r->body_bytes + h->body_len > WIRE_REPLY_BODY_MAX) {
-		fail(u, p, now, UPCALL_F_OVERSIZE, "reply over the cap: %u "
-		     "frames, %llu + %u body bytes", r->frames + 1,
-		     (unsigned long long)r->body_bytes, h->body_len);
-		return false;
-	}
-	if (h->status == WIRE_ST_AUTH) {
-		fail(u, p, now, UPCALL_F_AGENT_AUTH, "agent could not verify "
-		     "our request's MAC (keys differ?)");
-		return false;
-	}
-	if (h->status == WIRE_ST_VERSION) {
-		fail(u, p, now, UPCALL_F_VERSION, "agent does not speak "
-		     "protocol version %u", WIRE_VERSION);
-		return false;
-	}
-	return true;
-}
-
-/* The request an authentic frame answers, or NULL after a finding. */
-static struct upcall_pending *owner(struct upcall *u, const struct wire_hdr *h)
-{
-	struct upcall_pending *p = find_pending(u, h->req_id);
-	unsigned long long id = h->req_id;
-
-	if (h->type != WIRE_T_REPLY) {
-		finding(u, UPCALL_F_MALFORMED, id, h->query, "frame of type %u "
-			"from the guest (a reflected request?)", h->type);
-		return NULL;
-	}
-	if (!p) {
-		finding(u, UPCALL_F_STALE, id, h->query,
-			recently_ended(u, id) ? "reply for request %llu, which "
-			"already ended" : "reply for unknown request id %llu",
-			id);
-		return NULL;
-	}
-	if (CRYPTO_memcmp(p->nonce, h->nonce, WIRE_NONCE_LEN)) {
-		finding(u, UPCALL_F_NONCE, id, h->query, "reply for request "
-			"%llu carries another nonce (replay?)", id);
-		return NULL;
-	}
-	return p;
-}
-
-static void on_frame(struct upcall *u, const struct wire_rx_event *ev,
-		     uint64_t now)
-{
-	const struct wire_hdr *h = &ev->hdr;
-	struct upcall_pending *p;
-	char detail[UPCALL_DETAIL_LEN];
-	enum upcall_reason why;
-
-	u->st.frames_in++;
-	u->backoff = u->backoff_min;	/* a live agent answered */
-	p = owner(u, h);
-	if (!p)
-		return;
-	if (!p->res) {
-		p->res = upcall_result_new(p->id, p->query);
-		if (!p->res) {
-			fail(u, p, now, UPCALL_E_NOMEM, "no memory for the "
-			     "answer");
-			return;
-		}
-		p->res->pid = p->pid;
-	}
-	if (!frame_fits(u, p, h, now))
-		return;
-	p->res->frames++;
-	p->res->body_bytes += h->body_len;
-	p->next_seq++;
-	if (h->status == WIRE_ST_OK || h->status == WIRE_ST_PARTIAL) {
-		why = upcall_result_add_body(p->res, ev->body, h->body_len,
-					     detail, sizeof(detail));
-		if (why != UPCALL_OK) {
-			fail(u, p, now, why, "%s", detail);
-			return;
-		}
-	}
-	if (h->flags & WIRE_F_LAST) {
-		p->res->status = h->status;
-		finish(u, p, UPCALL_OK, NULL, now);
-	}
-}
-
-static void on_reject(struct upcall *u, const struct wire_rx_event *ev,
-		      uint64_t now)
-{
-	const struct wire_hdr *h = &ev->hdr;
-	struct upcall_pending *p = ev->hdr_ok ? match(u, h) : NULL;
-	unsigned long long id = h->req_id;
-
-	switch (ev->why) {
-	case WIRE_REJ_GARBAGE:
-		finding(u, UPCALL_F_GARBAGE, 0, 0, "%llu bytes that are no "
-			"frame skipped", (unsigned long long)ev->count);
-		return;
-	case WIRE_REJ_BAD_MAC:
-		if (ev->frame_mac_bad)
-			finding(u, UPCALL_F_BAD_MAC, 0, 0, "frame MAC wrong "
-				"(header claims request %llu)", id);
-		else
-			finding(u, UPCALL_F_BAD_MAC, 0, 0, "header MAC wrong: "
-				"forged, corrupted, or another key");
-		return;
-	case WIRE_REJ_VERSION:
-		if (p)
-			fail(u, p, now, UPCALL_F_VERSION, "reply in protocol "
-			     "version %u, we speak %u", h->version, WIRE_VERSION);
-		else
-			finding(u, UPCALL_F_VERSION, id, h->query, "frame in "
-				"protocol version %u", h->version);
-		return;
-	case WIRE_REJ_OVERSIZE:
-		if (p)
-			fail(u, p, now, UPCALL_F_OVERSIZE, "frame body of %u "
-			     "bytes, cap %u", h->body_len, WIRE_FRAME_BODY_MAX);
-		else
-			finding(u, UPCALL_F_OVERSIZE, id, h->query, "frame "
-				"body of %u bytes, cap %u", h->body_len,
-				WIRE_FRAME_BODY_MAX);
-		return;
-	case WIRE_REJ_TRUNCATED:
-		if (p)
-			fail(u, p, now, UPCALL_F_TRUNCATED, "frame %u cut after "
-			     "%llu of %zu bytes", h->seq,
-			     (unsigned long long)ev->count,
-			     wire_frame_len(h->body_len));
-		else
-			finding(u, UPCALL_F_TRUNCATED, ev->hdr_ok ? id : 0,
-				ev->hdr_ok ? h->query : 0, "frame cut after "
-				"%llu bytes", (unsigned long long)ev->count);
-		return;
-	}
-}
-
-static void process(struct upcall *u, uint64_t now)
-{
-	struct wire_rx_event ev;
-	enum wire_rx_result r;
-
-	while ((r = wire_rx_next(&u->rx, u->key, &ev)) != WIRE_RX_NEED) {
-		if (r == WIRE_RX_FRAME)
-			on_frame(u, &ev, now);
-		else
-			on_reject(u, &ev, now);
-	}
-}
-
-static void report_rx_end(struct upcall *u, uint64_t now)
-{
-	struct wire_rx_event ev;
-
-	while (wire_rx_eof(&u->rx, &ev) == WIRE_RX_REJECT)
-		on_reject(u, &ev, now);
-}
-
 /* ---- event loop --------------------------------------------------------- */
 
 void upcall_on_readable(struct upcall *u, uint64_t now_ns)
@@ -560,7 +331,7 @@ void upcall_on_readable(struct upcall *u, uint64_t now_ns)
 		}
 		wire_rx_commit(&u->rx, (size_t)n);
 		u->st.bytes_in += (uint64_t)n;
-		process(u, now_ns);
+		upcall_rx_process(u, now_ns);
 	}
 	flush(u, now_ns);
 }
@@ -580,7 +351,7 @@ void upcall_tick(struct upcall *u, uint64_t now_ns)
 
 		if (!p->used || now_ns < p->deadline_ns)
 			continue;
-		fail(u, p, now_ns, UPCALL_F_DEADLINE, "no complete reply in "
+		upcall_fail(u, p, now_ns, UPCALL_F_DEADLINE, "no complete reply in "
 		     "%llu ms (%u frames, %llu body bytes so far)",
 		     (unsigned long long)((now_ns - p->submit_ns) / NS_PER_MS),
 		     p->res ? p->res->frames : 0,
